@@ -1,0 +1,292 @@
+#include "service/api/api.hpp"
+
+#include <boost/asio/this_coro.hpp>
+
+#include <cctype>
+
+#include "db/api_keys_repository.hpp"
+#include "db/errors.hpp"
+#include "db/idempotency_repository.hpp"
+#include "service/app/db_executor.hpp"
+#include "service/common/crypto.hpp"
+#include "service/common/log.hpp"
+#include "service/http/error.hpp"
+
+namespace mg::api {
+
+namespace asio = boost::asio;
+using http::HttpError;
+using http::Status;
+
+namespace {
+
+constexpr std::chrono::hours kIdempotencyTtl{24};
+// A claim whose holder has not finished after this long is presumed dead (its process
+// crashed) and may be taken over.
+constexpr std::chrono::seconds kIdempotencyLockTimeout{60};
+constexpr std::size_t kMaxIdempotencyKey = 255;
+
+// An incoming X-Request-Id is kept if it looks like an id; anything else is replaced so that
+// log lines cannot be forged through it.
+bool is_acceptable_request_id(std::string_view id) {
+    if (id.empty() || id.size() > 128) {
+        return false;
+    }
+    for (const char c : id) {
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.' &&
+            c != ':') {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool starts_with_bearer(std::string_view header) {
+    static constexpr std::string_view kScheme = "bearer ";
+    if (header.size() <= kScheme.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < kScheme.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+HttpError unauthorized(std::string code, const std::string& message) {
+    return HttpError(Status::unauthorized, std::move(code), message);
+}
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+http::Response map_exception(std::exception_ptr failure, const http::RequestContext& ctx) {
+    try {
+        std::rethrow_exception(failure);
+    } catch (const HttpError& e) {
+        auto response = http::error_response(e);
+        if (e.status() == Status::unauthorized) {
+            response.set(http::beast_http::field::www_authenticate,
+                         "Bearer realm=\"merchant-gateway\"");
+        }
+        return response;
+    } catch (const app::DbOverloaded&) {
+        auto response = http::error_response(Status::service_unavailable, "overloaded",
+                                             "the service is busy; retry shortly");
+        response.set(http::beast_http::field::retry_after, "1");
+        return response;
+    } catch (const db::Unavailable& e) {
+        log::error("database unavailable",
+                   {{"request_id", ctx.request_id}, {"route", ctx.route}, {"error", e.what()}});
+        auto response = http::error_response(Status::service_unavailable, "database_unavailable",
+                                             "the database is not reachable; retry shortly");
+        response.set(http::beast_http::field::retry_after, "1");
+        return response;
+    } catch (const std::exception& e) {
+        log::error("request failed",
+                   {{"request_id", ctx.request_id}, {"route", ctx.route}, {"error", e.what()}});
+        return http::error_response(Status::internal_server_error, "internal_error",
+                                    "an internal error occurred");
+    }
+}
+
+}  // namespace
+
+Api::Api(ApiDependencies deps)
+    : deps_(deps),
+      rate_limiter_(deps.config.limits.rate_per_second, deps.config.limits.rate_burst) {
+    add_health_routes(*this);
+    add_order_routes(*this);
+}
+
+void Api::add(http::Verb method, std::string pattern, Access access, ApiHandler handler) {
+    const bool replayable = method == http::Verb::post || method == http::Verb::patch;
+    router_.add(method, std::move(pattern),
+                [this, access, replayable,
+                 handler = std::move(handler)](http::RequestContext& ctx) -> asio::awaitable<http::Response> {
+                    Caller caller;
+                    if (access.kind == Access::Kind::api_key) {
+                        caller = co_await authenticate(ctx, access);
+                    }
+                    if (replayable && access.kind == Access::Kind::api_key &&
+                        !ctx.header("Idempotency-Key").empty()) {
+                        co_return co_await with_idempotency(ctx, caller, handler);
+                    }
+                    co_return co_await handler(ctx, caller);
+                });
+}
+
+asio::awaitable<http::Response> Api::handle(http::Request& request,
+                                            const http::ConnectionInfo& connection) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto incoming_id = request["X-Request-Id"];
+    http::RequestContext ctx{request, connection,
+                             is_acceptable_request_id(incoming_id) ? std::string(incoming_id)
+                                                                   : crypto::random_token(12),
+                             "", {}};
+    const auto path = path_of(request.target());
+
+    std::exception_ptr failure;
+    http::Response response;
+    try {
+        auto match = router_.match(request.method(), path);
+        if (std::holds_alternative<http::Router::NoRoute>(match)) {
+            throw http::not_found("route_not_found", "no such route");
+        }
+        if (auto* wrong = std::get_if<http::Router::WrongMethod>(&match)) {
+            response = http::error_response(Status::method_not_allowed, "method_not_allowed",
+                                            "this route does not take that method");
+            response.set(http::beast_http::field::allow, wrong->allow);
+        } else {
+            auto& found = std::get<http::Router::Match>(match);
+            ctx.route = *found.pattern;
+            ctx.params = std::move(found.params);
+            response = co_await (*found.handler)(ctx);
+        }
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    if (failure) {
+        response = map_exception(failure, ctx);
+    }
+
+    response.set("X-Request-Id", ctx.request_id);
+    const auto elapsed = std::chrono::duration<double, std::milli>(
+        std::chrono::steady_clock::now() - started);
+    log::info("access", {{"method", std::string_view(request.method_string())},
+                         {"route", ctx.route.empty() ? std::string_view("unmatched") : ctx.route},
+                         {"status", static_cast<int>(response.result_int())},
+                         {"ms", elapsed.count()},
+                         {"request_id", ctx.request_id}});
+    co_return response;
+}
+
+asio::awaitable<Caller> Api::authenticate(http::RequestContext& ctx, const Access& access) {
+    const auto authorization = ctx.header("Authorization");
+    if (!authorization.empty()) {
+        if (!starts_with_bearer(authorization)) {
+            throw unauthorized("invalid_api_key", "Authorization must be 'Bearer <api key>'");
+        }
+        const auto key = authorization.substr(7);
+        const auto hash = hash_api_key(key);
+        auto caller = key_cache_.find(hash);
+        if (!caller) {
+            auto record = co_await deps_.db.run([&](pqxx::connection& c) {
+                pqxx::work work(c);
+                auto found = db::find_active_api_key_by_hash(work, hash);
+                work.commit();
+                return found;
+            });
+            if (!record) {
+                throw unauthorized("invalid_api_key", "the API key is not valid");
+            }
+            caller = Caller{Caller::Kind::api_key, record->id, record->name, record->scopes, {}};
+            key_cache_.put(hash, *caller);
+        }
+        std::chrono::seconds retry_after{1};
+        if (!rate_limiter_.allow(caller->key_id, retry_after)) {
+            HttpError error(Status::too_many_requests, "rate_limited",
+                            "too many requests for this API key");
+            error.retry_after = retry_after;
+            throw error;
+        }
+        if (!caller->has_scope(access.scope)) {
+            throw HttpError(Status::forbidden, "insufficient_scope",
+                            "this API key lacks the '" + std::string(access.scope) + "' scope");
+        }
+        co_return *caller;
+    }
+    const auto secret = ctx.header("X-Client-Secret");
+    if (!secret.empty()) {
+        if (!access.browser_allowed) {
+            throw HttpError(Status::forbidden, "api_key_required",
+                            "this route needs the storefront's API key");
+        }
+        Caller browser;
+        browser.kind = Caller::Kind::browser;
+        browser.client_secret = std::string(secret);
+        co_return browser;
+    }
+    throw unauthorized("unauthorized", "send 'Authorization: Bearer <api key>'");
+}
+
+asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
+                                                      const Caller& caller,
+                                                      const ApiHandler& handler) {
+    const std::string key(ctx.header("Idempotency-Key"));
+    if (key.size() > kMaxIdempotencyKey) {
+        throw http::validation_failed("Idempotency-Key", "must be at most 255 characters");
+    }
+    const auto scope = caller.idempotency_scope(ctx.param("merchant_uid"));
+    const auto& request = ctx.request;
+    const auto fingerprint = crypto::sha256_hex(std::string(request.method_string()) + ' ' +
+                                                std::string(path_of(request.target())) + '\n' +
+                                                request.body());
+    auto claim = co_await deps_.db.run([&](pqxx::connection& c) {
+        pqxx::work work(c);
+        auto result = db::claim_idempotency_key(work, scope, key, fingerprint, kIdempotencyTtl,
+                                                kIdempotencyLockTimeout);
+        work.commit();
+        return result;
+    });
+    switch (claim.state) {
+        case db::IdempotencyClaim::State::replay: {
+            http::Response replay{static_cast<Status>(claim.response_status), request.version()};
+            replay.set(http::beast_http::field::content_type, claim.response_content_type);
+            replay.set("Idempotent-Replayed", "true");
+            replay.body() = claim.response_body;
+            replay.prepare_payload();
+            co_return replay;
+        }
+        case db::IdempotencyClaim::State::mismatch:
+            throw HttpError(Status::unprocessable_entity, "idempotency_key_reused",
+                            "this Idempotency-Key was used with another request");
+        case db::IdempotencyClaim::State::in_progress:
+            throw http::conflict("idempotency_in_progress",
+                                 "a request with this Idempotency-Key is still running");
+        case db::IdempotencyClaim::State::claimed:
+            break;
+    }
+
+    http::Response response;
+    std::exception_ptr failure;
+    try {
+        response = co_await handler(ctx, caller);
+    } catch (const HttpError& e) {
+        // A refusal is the answer to this request: replaying it is correct.
+        response = http::error_response(e);
+        if (e.status() >= Status::internal_server_error) {
+            failure = std::current_exception();
+        }
+    } catch (...) {
+        failure = std::current_exception();
+    }
+
+    // 5xx and unexpected failures are safe to retry: the key is released for the next try.
+    const bool store = !failure && response.result_int() < 500;
+    try {
+        auto finish = [&](pqxx::connection& c) {
+            pqxx::work work(c);
+            if (store) {
+                db::complete_idempotency_key(work, scope, key,
+                                             static_cast<int>(response.result_int()),
+                                             response.body(),
+                                             response[http::beast_http::field::content_type]);
+            } else {
+                db::release_idempotency_key(work, scope, key);
+            }
+            work.commit();
+        };
+        co_await deps_.db.run(finish);
+    } catch (const std::exception& e) {
+        // The key stays claimed until its lock times out; the response itself stands.
+        log::error("could not record the idempotent response",
+                   {{"request_id", ctx.request_id}, {"error", e.what()}});
+    }
+    if (failure) {
+        std::rethrow_exception(failure);
+    }
+    co_return response;
+}
+
+}  // namespace mg::api

@@ -1,0 +1,76 @@
+// The merchant API: the route table and what every route shares — request ids, the access
+// log, authentication (API key or an order's client secret), scopes, rate limits,
+// Idempotency-Key, and the mapping of every error to its HTTP answer, in this one place.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "service/api/api_keys.hpp"
+#include "service/api/caller.hpp"
+#include "service/common/config.hpp"
+#include "service/http/router.hpp"
+#include "service/http/types.hpp"
+
+namespace mg::db {
+struct Migration;
+}
+
+namespace mg::app {
+class DbExecutor;
+}
+
+namespace mg::api {
+
+// Who may call a route.
+struct Access {
+    enum class Kind { open, api_key };
+    Kind kind = Kind::api_key;
+    std::string_view scope;       // required API key scope
+    bool browser_allowed = false;  // X-Client-Secret of the order in the path is enough
+};
+
+using ApiHandler =
+    std::function<boost::asio::awaitable<http::Response>(http::RequestContext&, const Caller&)>;
+
+struct ApiDependencies {
+    const Config& config;
+    app::DbExecutor& db;
+    const std::vector<db::Migration>& migrations;
+};
+
+class Api {
+public:
+    explicit Api(ApiDependencies deps);
+
+    boost::asio::awaitable<http::Response> handle(http::Request& request,
+                                                  const http::ConnectionInfo& connection);
+
+    const http::Router& router() const { return router_; }
+    ApiDependencies& deps() { return deps_; }
+
+    // Registers a route; used by the resource files (orders, health, …).
+    void add(http::Verb method, std::string pattern, Access access, ApiHandler handler);
+
+private:
+    boost::asio::awaitable<Caller> authenticate(http::RequestContext& ctx, const Access& access);
+    boost::asio::awaitable<http::Response> with_idempotency(http::RequestContext& ctx,
+                                                            const Caller& caller,
+                                                            const ApiHandler& handler);
+
+    ApiDependencies deps_;
+    http::Router router_;
+    ApiKeyCache key_cache_{std::chrono::seconds(5)};
+    RateLimiter rate_limiter_;
+};
+
+// Registration of each resource's routes (one file each).
+void add_health_routes(Api& api);
+void add_order_routes(Api& api);
+
+}  // namespace mg::api

@@ -1,0 +1,61 @@
+#include "service/api/api_keys.hpp"
+
+#include <cmath>
+
+#include "service/common/crypto.hpp"
+
+namespace mg::api {
+
+std::string generate_api_key() { return std::string(kApiKeyPrefix) + crypto::random_token(32); }
+
+std::string hash_api_key(std::string_view key) { return crypto::sha256_hex(key); }
+
+bool is_valid_scope(std::string_view scope) {
+    return scope == "read" || scope == "write" || scope == "refund";
+}
+
+std::optional<Caller> ApiKeyCache::find(const std::string& hash) {
+    std::lock_guard lock(mutex_);
+    const auto it = entries_.find(hash);
+    if (it == entries_.end()) {
+        return std::nullopt;
+    }
+    if (std::chrono::steady_clock::now() - it->second.stored > ttl_) {
+        entries_.erase(it);
+        return std::nullopt;
+    }
+    return it->second.caller;
+}
+
+void ApiKeyCache::put(const std::string& hash, const Caller& caller) {
+    std::lock_guard lock(mutex_);
+    // Bounded: a flood of distinct valid keys cannot grow it without limit.
+    if (entries_.size() > 10'000) {
+        entries_.clear();
+    }
+    entries_[hash] = Entry{caller, std::chrono::steady_clock::now()};
+}
+
+bool RateLimiter::allow(std::int64_t key_id, std::chrono::seconds& retry_after) {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mutex_);
+    auto [it, inserted] = buckets_.try_emplace(key_id, Bucket{burst_, now});
+    auto& bucket = it->second;
+    if (!inserted) {
+        const std::chrono::duration<double> elapsed = now - bucket.last;
+        bucket.tokens = std::min(burst_, bucket.tokens + elapsed.count() * rate_);
+        bucket.last = now;
+    }
+    if (bucket.tokens >= 1.0) {
+        bucket.tokens -= 1.0;
+        return true;
+    }
+    const double wait = (1.0 - bucket.tokens) / rate_;
+    retry_after = std::chrono::seconds(static_cast<std::int64_t>(std::ceil(wait)));
+    if (retry_after.count() < 1) {
+        retry_after = std::chrono::seconds(1);
+    }
+    return false;
+}
+
+}  // namespace mg::api

@@ -1,0 +1,34 @@
+// Who is calling: a storefront server with an API key, or a buyer's browser holding one
+// order's client secret (SPEC §4).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mg::api {
+
+struct Caller {
+    enum class Kind { api_key, browser };
+    Kind kind = Kind::api_key;
+    std::int64_t key_id = 0;
+    std::string key_name;
+    std::vector<std::string> scopes;
+    // For a browser: the secret it presented; valid only for the order it belongs to, which
+    // the handler checks when it loads that order.
+    std::string client_secret;
+
+    bool is_browser() const { return kind == Kind::browser; }
+    bool has_scope(std::string_view scope) const {
+        return std::find(scopes.begin(), scopes.end(), scope) != scopes.end();
+    }
+    // Idempotency keys are scoped per API key; a browser's per order it acts on.
+    std::string idempotency_scope(std::string_view merchant_uid) const {
+        return is_browser() ? "order:" + std::string(merchant_uid)
+                            : "key:" + std::to_string(key_id);
+    }
+};
+
+}  // namespace mg::api

@@ -1,0 +1,122 @@
+#include "service/api/json_body.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <cctype>
+
+#include "service/http/error.hpp"
+
+namespace mg::api {
+namespace {
+
+bool is_json_content_type(std::string_view value) {
+    const auto semicolon = value.find(';');
+    auto media = value.substr(0, semicolon);
+    while (!media.empty() && media.back() == ' ') {
+        media.remove_suffix(1);
+    }
+    if (media.size() != 16) {
+        return false;
+    }
+    return std::equal(media.begin(), media.end(), std::string_view("application/json").begin(),
+                      [](char a, char b) {
+                          return std::tolower(static_cast<unsigned char>(a)) == b;
+                      });
+}
+
+}  // namespace
+
+boost::json::object parse_json_object(const http::Request& request, bool allow_empty) {
+    if (request.body().empty() && allow_empty) {
+        return {};
+    }
+    const auto content_type = request[http::beast_http::field::content_type];
+    if (!is_json_content_type(content_type)) {
+        throw http::HttpError(http::Status::unsupported_media_type, "unsupported_media_type",
+                              "the request body must be application/json");
+    }
+    boost::json::parse_options options;
+    // Deep nesting is refused early rather than parsed: nothing we accept nests deeper.
+    options.max_depth = 32;
+    boost::system::error_code ec;
+    auto value = boost::json::parse(request.body(), ec, {}, options);
+    if (ec) {
+        throw http::bad_request("malformed_json", "the request body is not valid JSON");
+    }
+    if (!value.is_object()) {
+        throw http::bad_request("malformed_json", "the request body must be a JSON object");
+    }
+    return std::move(value.as_object());
+}
+
+const boost::json::value* FieldReader::find(std::string_view name) {
+    read_.emplace_back(name);
+    const auto it = object_.find(name);
+    if (it == object_.end() || it->value().is_null()) {
+        return nullptr;
+    }
+    return &it->value();
+}
+
+std::optional<std::string> FieldReader::optional_string(std::string_view name) {
+    const auto* value = find(name);
+    if (!value) {
+        return std::nullopt;
+    }
+    if (!value->is_string()) {
+        throw http::validation_failed(std::string(name), std::string(name) + " must be a string");
+    }
+    return std::string(value->as_string());
+}
+
+std::string FieldReader::required_string(std::string_view name) {
+    auto value = optional_string(name);
+    if (!value) {
+        throw http::validation_failed(std::string(name), std::string(name) + " is required");
+    }
+    return std::move(*value);
+}
+
+std::optional<std::int64_t> FieldReader::optional_integer(std::string_view name) {
+    const auto* value = find(name);
+    if (!value) {
+        return std::nullopt;
+    }
+    if (value->is_int64()) {
+        return value->as_int64();
+    }
+    if (value->is_uint64()) {
+        // Above INT64_MAX: far beyond any valid amount or time; report it as out of range.
+        throw http::validation_failed(std::string(name), std::string(name) + " is out of range");
+    }
+    throw http::validation_failed(std::string(name), std::string(name) + " must be an integer");
+}
+
+std::int64_t FieldReader::required_integer(std::string_view name) {
+    auto value = optional_integer(name);
+    if (!value) {
+        throw http::validation_failed(std::string(name), std::string(name) + " is required");
+    }
+    return *value;
+}
+
+std::optional<std::string> FieldReader::optional_json(std::string_view name) {
+    const auto* value = find(name);
+    if (!value) {
+        return std::nullopt;
+    }
+    return boost::json::serialize(*value);
+}
+
+void FieldReader::reject_unknown() const {
+    for (const auto& item : object_) {
+        const std::string_view key = item.key();
+        if (std::find(read_.begin(), read_.end(), key) == read_.end()) {
+            throw http::validation_failed(std::string(key), "unknown field " + std::string(key));
+        }
+    }
+}
+
+}  // namespace mg::api

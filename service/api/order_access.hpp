@@ -1,0 +1,21 @@
+// What a caller may see of an order, and whether it may act on it at all.
+#pragma once
+
+#include <boost/json/value.hpp>
+
+#include <optional>
+
+#include "service/api/caller.hpp"
+#include "service/domain/order.hpp"
+
+namespace mg::api {
+
+// Throws 404 when the order does not exist (to an API key) and 401 when a browser's secret
+// does not belong to it — a browser learns nothing about orders that are not its own,
+// not even whether they exist.
+void require_order_access(const Caller& caller, const std::optional<domain::Order>& order);
+
+// The order as JSON; the client secret only for API-key callers.
+boost::json::value order_json(const domain::Order& order, const Caller& caller);
+
+}  // namespace mg::api

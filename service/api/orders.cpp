@@ -1,0 +1,200 @@
+// /v1/orders: create, read, list.
+#include <boost/json/value_from.hpp>
+#include <boost/url/parse.hpp>
+
+#include <charconv>
+
+#include "db/errors.hpp"
+#include "db/orders_repository.hpp"
+#include "service/api/api.hpp"
+#include "service/api/json_body.hpp"
+#include "service/api/order_access.hpp"
+#include "service/app/db_executor.hpp"
+#include "service/common/crypto.hpp"
+#include "service/common/log.hpp"
+#include "service/domain/order_json.hpp"
+#include "service/domain/validation.hpp"
+#include "service/http/error.hpp"
+
+namespace mg::api {
+
+namespace asio = boost::asio;
+using http::Status;
+
+namespace {
+
+constexpr int kDefaultPageSize = 20;
+constexpr int kMaxPageSize = 100;
+constexpr std::string_view kCursorPrefix = "o1:";
+
+// 192 bits: the secret is the only thing standing between a buyer's browser and the order.
+std::string new_client_secret() { return "cs_" + crypto::random_token(24); }
+std::string new_merchant_uid() { return "ord_" + crypto::random_token(16); }
+
+[[noreturn]] void throw_validation(const domain::ValidationError& error) {
+    throw http::HttpError(Status::unprocessable_entity, error.code, error.message, error.field);
+}
+
+domain::NewOrder decode_new_order(const boost::json::object& body) {
+    FieldReader fields(body);
+    domain::NewOrder order;
+    auto merchant_uid = fields.optional_string("merchant_uid");
+    order.merchant_uid = merchant_uid ? std::move(*merchant_uid) : new_merchant_uid();
+    order.name = fields.required_string("name");
+    order.amount = fields.required_integer("amount");
+    order.currency = fields.optional_string("currency").value_or("KRW");
+    order.buyer.name = fields.optional_string("buyer_name");
+    order.buyer.email = fields.optional_string("buyer_email");
+    order.buyer.tel = fields.optional_string("buyer_tel");
+    order.buyer.addr = fields.optional_string("buyer_addr");
+    order.buyer.postcode = fields.optional_string("buyer_postcode");
+    order.custom_data_json = fields.optional_json("custom_data");
+    fields.reject_unknown();
+    if (auto error = domain::validate_new_order(order)) {
+        throw_validation(*error);
+    }
+    order.client_secret = new_client_secret();
+    return order;
+}
+
+std::optional<std::int64_t> parse_query_integer(std::string_view field, std::string_view text) {
+    std::int64_t value = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || ptr != text.data() + text.size() || text.empty()) {
+        throw http::validation_failed(std::string(field), std::string(field) + " must be an integer");
+    }
+    return value;
+}
+
+std::string encode_cursor(std::int64_t before_id) {
+    return crypto::base64url_encode(std::string(kCursorPrefix) + std::to_string(before_id));
+}
+
+std::int64_t decode_cursor(std::string_view cursor) {
+    std::string decoded;
+    std::int64_t id = 0;
+    if (crypto::base64url_decode(cursor, decoded) && decoded.starts_with(kCursorPrefix)) {
+        const std::string_view digits = std::string_view(decoded).substr(kCursorPrefix.size());
+        const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+        if (ec == std::errc{} && ptr == digits.data() + digits.size() && id > 0) {
+            return id;
+        }
+    }
+    throw http::validation_failed("cursor", "cursor is not one this API returned");
+}
+
+db::OrderFilter decode_list_query(std::string_view target) {
+    db::OrderFilter filter;
+    filter.limit = kDefaultPageSize;
+    auto url = boost::urls::parse_origin_form(target);
+    if (!url) {
+        throw http::bad_request("malformed_request", "the request target is not a valid URL");
+    }
+    for (const auto& param : url->params()) {
+        const std::string_view key = param.key;
+        const std::string_view value = param.value;
+        if (key == "status") {
+            filter.status = domain::parse_order_status(value);
+            if (!filter.status) {
+                throw http::validation_failed("status", "unknown order status");
+            }
+        } else if (key == "created_from") {
+            filter.created_from = parse_query_integer(key, value);
+        } else if (key == "created_to") {
+            filter.created_to = parse_query_integer(key, value);
+        } else if (key == "limit") {
+            const auto limit = *parse_query_integer(key, value);
+            if (limit < 1) {
+                throw http::validation_failed("limit", "limit must be at least 1");
+            }
+            // Above the maximum is clamped, not refused (SPEC §4).
+            filter.limit = static_cast<int>(std::min<std::int64_t>(limit, kMaxPageSize));
+        } else if (key == "cursor") {
+            filter.before_id = decode_cursor(value);
+        } else {
+            throw http::validation_failed(std::string(key), "unknown query parameter");
+        }
+    }
+    return filter;
+}
+
+asio::awaitable<http::Response> create_order(http::RequestContext& ctx, const Caller& caller,
+                                             app::DbExecutor& db) {
+    auto order = decode_new_order(parse_json_object(ctx.request));
+    domain::Order stored;
+    try {
+        stored = co_await db.run([&](pqxx::connection& c) {
+            pqxx::work work(c);
+            auto created = db::insert_order(work, order);
+            db::append_order_event(work, db::OrderEvent{created.id, std::nullopt,
+                                                        domain::OrderStatus::pending,
+                                                        domain::EventCause::api, std::nullopt,
+                                                        std::nullopt});
+            work.commit();
+            return created;
+        });
+    } catch (const db::Conflict&) {
+        throw http::conflict("merchant_uid_taken",
+                             "an order with this merchant_uid already exists");
+    }
+    log::info("order created", {{"request_id", ctx.request_id},
+                                {"merchant_uid", stored.merchant_uid},
+                                {"amount", stored.amount},
+                                {"api_key", caller.key_name}});
+    co_return http::json_response(Status::created, order_json(stored, caller));
+}
+
+asio::awaitable<http::Response> get_order(http::RequestContext& ctx, const Caller& caller,
+                                          app::DbExecutor& db) {
+    const auto& merchant_uid = ctx.param("merchant_uid");
+    auto order = co_await db.run([&](pqxx::connection& c) {
+        pqxx::work work(c);
+        auto found = db::find_order(work, merchant_uid);
+        work.commit();
+        return found;
+    });
+    require_order_access(caller, order);
+    co_return http::json_response(Status::ok, order_json(*order, caller));
+}
+
+asio::awaitable<http::Response> list_orders(http::RequestContext& ctx, const Caller& caller,
+                                            app::DbExecutor& db) {
+    const auto filter = decode_list_query(ctx.request.target());
+    auto page = co_await db.run([&](pqxx::connection& c) {
+        pqxx::work work(c);
+        auto result = db::list_orders(work, filter);
+        work.commit();
+        return result;
+    });
+    boost::json::array data;
+    data.reserve(page.orders.size());
+    for (const auto& order : page.orders) {
+        data.push_back(order_json(order, caller));
+    }
+    boost::json::object body;
+    body["data"] = std::move(data);
+    body["next_cursor"] = page.next_before_id ? boost::json::value(encode_cursor(*page.next_before_id))
+                                              : boost::json::value(nullptr);
+    co_return http::json_response(Status::ok, body);
+}
+
+}  // namespace
+
+void add_order_routes(Api& api) {
+    auto& db = api.deps().db;
+    api.add(http::Verb::post, "/v1/orders", Access{Access::Kind::api_key, "write", false},
+            [&db](http::RequestContext& ctx, const Caller& caller) {
+                return create_order(ctx, caller, db);
+            });
+    api.add(http::Verb::get, "/v1/orders", Access{Access::Kind::api_key, "read", false},
+            [&db](http::RequestContext& ctx, const Caller& caller) {
+                return list_orders(ctx, caller, db);
+            });
+    api.add(http::Verb::get, "/v1/orders/{merchant_uid}",
+            Access{Access::Kind::api_key, "read", true},
+            [&db](http::RequestContext& ctx, const Caller& caller) {
+                return get_order(ctx, caller, db);
+            });
+}
+
+}  // namespace mg::api

@@ -1,0 +1,65 @@
+// Runs blocking database work on a thread pool of its own, so the network threads never wait
+// on PostgreSQL. Coroutines await it:
+//
+//   auto order = co_await db.run([&](pqxx::connection& c) { pqxx::work w(c); …; w.commit(); return o; });
+//
+// The callable runs on a database thread with a connection from the pool; nothing of pqxx may
+// outlive it. The queue of waiting jobs is bounded: when full, DbOverloaded (→ 503).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+
+#include "db/pool.hpp"
+
+namespace mg::app {
+
+class DbOverloaded : public std::runtime_error {
+public:
+    DbOverloaded() : std::runtime_error("too many database jobs are waiting") {}
+};
+
+class DbExecutor {
+public:
+    DbExecutor(db::ConnectionPool& pool, std::size_t queue_limit,
+               std::chrono::milliseconds acquire_wait = std::chrono::seconds(5));
+    ~DbExecutor();
+    DbExecutor(const DbExecutor&) = delete;
+    DbExecutor& operator=(const DbExecutor&) = delete;
+
+    template <class F>
+    boost::asio::awaitable<std::invoke_result_t<F, pqxx::connection&>> run(F job) {
+        using R = std::invoke_result_t<F, pqxx::connection&>;
+        if constexpr (std::is_void_v<R>) {
+            co_await run_erased([&](pqxx::connection& c) { job(c); });
+        } else {
+            std::optional<R> result;
+            co_await run_erased([&](pqxx::connection& c) { result.emplace(job(c)); });
+            co_return std::move(*result);
+        }
+    }
+
+    std::size_t waiting() const { return waiting_.load(); }
+    db::ConnectionPool& pool() { return pool_; }
+    // Waits for running jobs; later run() calls fail.
+    void stop();
+
+private:
+    boost::asio::awaitable<void> run_erased(std::function<void(pqxx::connection&)> job);
+
+    db::ConnectionPool& pool_;
+    std::size_t queue_limit_;
+    std::chrono::milliseconds acquire_wait_;
+    boost::asio::thread_pool threads_;
+    std::atomic<std::size_t> waiting_{0};
+};
+
+}  // namespace mg::app

@@ -1,0 +1,94 @@
+#include "service/app/serve.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <thread>
+#include <vector>
+
+#include "db/errors.hpp"
+#include "db/migrations.hpp"
+#include "db/pool.hpp"
+#include "service/api/api.hpp"
+#include "service/app/db_executor.hpp"
+#include "service/common/log.hpp"
+#include "service/http/server.hpp"
+
+namespace mg::app {
+
+namespace asio = boost::asio;
+
+void migrate_database(const Config& config, std::chrono::seconds wait) {
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    const auto migrations = db::embedded_migrations();
+    for (;;) {
+        try {
+            const auto report = db::migrate(config.database_url, migrations);
+            log::info("database schema is current",
+                      {{"applied_now", report.applied.size()}, {"known", migrations.size()}});
+            return;
+        } catch (const db::Unavailable& e) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                throw;
+            }
+            log::warn("database not reachable yet; retrying", {{"error", e.what()}});
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+        }
+    }
+}
+
+int serve(const Config& config) {
+    migrate_database(config, std::chrono::seconds(30));
+    const auto migrations = db::embedded_migrations();
+
+    db::ConnectionPool pool(config.database_url, config.db_pool_size);
+    DbExecutor executor(pool, config.db_queue_limit);
+    asio::io_context io(static_cast<int>(config.io_threads));
+
+    api::Api api(api::ApiDependencies{config, executor, migrations});
+    http::ServerLimits limits{config.limits.body_bytes, config.limits.header_bytes,
+                              config.limits.request_timeout, config.limits.max_connections};
+    http::Server server(io, limits,
+                        [&api](http::Request& request, const http::ConnectionInfo& connection) {
+                            return api.handle(request, connection);
+                        });
+
+    const auto address = asio::ip::make_address(config.listen.host);
+    const auto bound = server.listen({address, config.listen.port});
+    log::info("listening", {{"address", bound.address().to_string()},
+                            {"port", static_cast<int>(bound.port())}});
+
+    asio::signal_set signals(io, SIGTERM, SIGINT);
+    asio::steady_timer drain_deadline(io);
+    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+        if (ec) {
+            return;
+        }
+        log::info("stopping: finishing requests in flight", {{"signal", signal}});
+        server.shutdown([&io] { asio::post(io, [&io] { io.stop(); }); });
+        drain_deadline.expires_after(config.drain_timeout);
+        drain_deadline.async_wait([&](const boost::system::error_code& timer_ec) {
+            if (!timer_ec) {
+                log::warn("drain timeout reached; closing remaining connections",
+                          {{"open_connections", server.open_connections()}});
+                io.stop();
+            }
+        });
+    });
+
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < config.io_threads; ++i) {
+        threads.emplace_back([&io] { io.run(); });
+    }
+    io.run();
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    executor.stop();
+    log::info("stopped");
+    return 0;
+}
+
+}  // namespace mg::app

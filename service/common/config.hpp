@@ -1,0 +1,81 @@
+// Configuration from the environment (SPEC §3), or from a `--config FILE` of the same
+// KEY=VALUE lines. A bad or missing value is a ConfigError naming the key; the process exits
+// with that one line.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mg {
+
+class ConfigError : public std::runtime_error {
+public:
+    ConfigError(std::string key, const std::string& problem)
+        : std::runtime_error(key + ": " + problem), key_(std::move(key)) {}
+    const std::string& key() const { return key_; }
+
+private:
+    std::string key_;
+};
+
+struct HostPort {
+    std::string host;
+    std::uint16_t port = 0;
+};
+
+struct Limits {
+    std::size_t body_bytes = 64 * 1024;
+    std::size_t header_bytes = 8 * 1024;
+    std::chrono::seconds request_timeout{10};  // to send a request's headers and body
+    std::size_t max_connections = 10'000;
+    double rate_per_second = 1000;  // per API key
+    double rate_burst = 2000;
+};
+
+struct Config {
+    std::string database_url;
+    HostPort listen{"127.0.0.1", 8080};
+    std::optional<std::string> public_base_url;
+    std::string iamport_base_url = "https://api.iamport.kr";
+    std::optional<std::string> iamport_imp_key;
+    std::optional<std::string> iamport_imp_secret;
+    std::optional<std::string> iamport_channel_key;
+    std::optional<std::string> iamport_pg;
+    std::optional<std::string> iamport_ca_file;
+    std::vector<std::string> webhook_allowed_ips;
+    std::vector<std::string> cors_allowed_origins;
+    std::chrono::seconds reconcile_interval{30};
+    std::string log_level = "info";
+    std::string log_format = "json";
+    Limits limits;
+    std::size_t io_threads = 2;
+    std::size_t db_pool_size = 8;
+    std::size_t db_queue_limit = 1000;
+    std::chrono::seconds drain_timeout{30};
+};
+
+// Looks a variable up; nullopt when unset.
+using Lookup = std::function<std::optional<std::string>(const std::string&)>;
+
+// A lookup over the process environment, with `NAME_FILE` read as the value of NAME.
+Lookup environment_lookup();
+// Same over KEY=VALUE lines of a file (comments with #), falling back to the environment.
+Lookup file_lookup(const std::string& path);
+// Wraps a lookup so that NAME_FILE (a path) stands for NAME when NAME itself is unset.
+Lookup with_file_secrets(Lookup base);
+
+// What the command needs: `serve` needs everything, `migrate` and `api-key` only the database.
+enum class ConfigPurpose { serve, database_only };
+
+Config load_config(const Lookup& lookup, ConfigPurpose purpose);
+
+HostPort parse_host_port(const std::string& key, const std::string& text);
+
+}  // namespace mg

@@ -1,0 +1,242 @@
+#include "service/common/log.hpp"
+
+#include <spdlog/formatter.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <ctime>
+
+namespace mg::log {
+namespace {
+
+// Separates the message from the pre-rendered fields inside one spdlog payload, so plain
+// spdlog calls (no fields) and ours share one formatter. It cannot occur in rendered fields:
+// append_json_string escapes every control character.
+constexpr char kFieldMark = '\x1e';
+
+void append_timestamp(std::string& out, spdlog::log_clock::time_point tp) {
+    const auto since_epoch = tp.time_since_epoch();
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+    const auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count();
+    const std::time_t t = static_cast<std::time_t>(seconds.count());
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::array<char, 40> buffer{};
+    const auto n = std::strftime(buffer.data(), buffer.size(), "%Y-%m-%dT%H:%M:%S", &tm);
+    out.append(buffer.data(), n);
+    std::array<char, 8> ms{};
+    std::snprintf(ms.data(), ms.size(), ".%03dZ", static_cast<int>(millis));
+    out += ms.data();
+}
+
+void append_value(std::string& out, const Field::Value& value, bool quote_strings) {
+    std::visit(
+        [&](const auto& v) {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, std::string_view>) {
+                if (quote_strings) {
+                    append_json_string(out, v);
+                } else {
+                    out += v;
+                }
+            } else if constexpr (std::is_same_v<T, bool>) {
+                out += v ? "true" : "false";
+            } else if constexpr (std::is_same_v<T, double>) {
+                std::array<char, 32> buffer{};
+                const auto r = std::to_chars(buffer.data(), buffer.data() + buffer.size(), v);
+                out.append(buffer.data(), r.ptr);
+            } else {
+                out += std::to_string(v);
+            }
+        },
+        value);
+}
+
+class LineFormatter final : public spdlog::formatter {
+public:
+    explicit LineFormatter(Format format) : format_(format) {}
+
+    void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+        const std::string_view payload(msg.payload.data(), msg.payload.size());
+        const auto mark = payload.find(kFieldMark);
+        const std::string_view text = payload.substr(0, mark);
+        const std::string_view fields =
+            mark == std::string_view::npos ? std::string_view{} : payload.substr(mark + 1);
+        std::string line;
+        line.reserve(payload.size() + 64);
+        const auto level = spdlog::level::to_string_view(msg.level);
+        if (format_ == Format::json) {
+            line += "{\"ts\":\"";
+            append_timestamp(line, msg.time);
+            line += "\",\"level\":\"";
+            line.append(level.data(), level.size());
+            line += "\",\"msg\":";
+            append_json_string(line, text);
+            line += fields;  // already `,"key":value` pairs
+            line += "}\n";
+        } else {
+            append_timestamp(line, msg.time);
+            line += ' ';
+            line.append(level.data(), level.size());
+            line += ' ';
+            line += text;
+            line += fields;  // already ` key=value` pairs
+            line += '\n';
+        }
+        dest.append(line.data(), line.data() + line.size());
+    }
+
+    std::unique_ptr<spdlog::formatter> clone() const override {
+        return std::make_unique<LineFormatter>(format_);
+    }
+
+private:
+    Format format_;
+};
+
+Format g_format = Format::json;
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) {
+    out += '"';
+    for (const char c : text) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    std::array<char, 8> buffer{};
+                    std::snprintf(buffer.data(), buffer.size(), "\\u%04x",
+                                  static_cast<unsigned>(static_cast<unsigned char>(c)));
+                    out += buffer.data();
+                } else {
+                    out += c;
+                }
+        }
+    }
+    out += '"';
+}
+
+void setup(spdlog::level::level_enum level, Format format) {
+    g_format = format;
+    auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    auto logger = std::make_shared<spdlog::logger>("merchant-gateway", std::move(sink));
+    logger->set_formatter(std::make_unique<LineFormatter>(format));
+    logger->set_level(level);
+    logger->flush_on(spdlog::level::trace);
+    spdlog::set_default_logger(std::move(logger));
+}
+
+bool parse_level(std::string_view text, spdlog::level::level_enum& out) {
+    static constexpr std::array<std::pair<std::string_view, spdlog::level::level_enum>, 6> kLevels{{
+        {"trace", spdlog::level::trace},
+        {"debug", spdlog::level::debug},
+        {"info", spdlog::level::info},
+        {"warn", spdlog::level::warn},
+        {"error", spdlog::level::err},
+        {"off", spdlog::level::off},
+    }};
+    for (const auto& [name, level] : kLevels) {
+        if (name == text) {
+            out = level;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool parse_format(std::string_view text, Format& out) {
+    if (text == "json") {
+        out = Format::json;
+        return true;
+    }
+    if (text == "text") {
+        out = Format::text;
+        return true;
+    }
+    return false;
+}
+
+void write(spdlog::level::level_enum level, std::string_view message, Fields fields) {
+    auto* logger = spdlog::default_logger_raw();
+    if (!logger->should_log(level)) {
+        return;
+    }
+    std::string payload(message);
+    if (fields.size() != 0) {
+        payload += kFieldMark;
+        for (const auto& field : fields) {
+            if (g_format == Format::json) {
+                payload += ',';
+                append_json_string(payload, field.key);
+                payload += ':';
+                append_value(payload, field.value, true);
+            } else {
+                payload += ' ';
+                payload += field.key;
+                payload += '=';
+                append_value(payload, field.value, false);
+            }
+        }
+    }
+    logger->log(level, std::string_view(payload));
+}
+
+std::string mask_email(std::string_view email) {
+    const auto at = email.find('@');
+    if (at == std::string_view::npos || at == 0) {
+        return "***";
+    }
+    std::string out;
+    out += email.front();
+    out += "***";
+    out += email.substr(at);
+    return out;
+}
+
+std::string mask_tel(std::string_view tel) {
+    std::string out(tel);
+    int digits_total = 0;
+    for (const char c : tel) {
+        digits_total += (c >= '0' && c <= '9') ? 1 : 0;
+    }
+    // Keep the first three and the last four digits, mask the ones between.
+    int seen = 0;
+    for (char& c : out) {
+        if (c >= '0' && c <= '9') {
+            ++seen;
+            if (seen > 3 && seen <= digits_total - 4) {
+                c = '*';
+            }
+        }
+    }
+    if (digits_total <= 7) {
+        for (char& c : out) {
+            if (c >= '0' && c <= '9') {
+                c = '*';
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace mg::log
