@@ -1,0 +1,32 @@
+// A throwaway database per test, on the cluster that tests/support/with-postgres started.
+#pragma once
+
+#include <string>
+
+namespace mg::test {
+
+// Creates an empty database `mg_t_<random>` on the cluster named by MG_TEST_PG_URL and drops it
+// again on destruction, so every test starts from nothing and tests can run in parallel.
+// Throws std::runtime_error when MG_TEST_PG_URL is unset or the cluster can't be reached: a
+// database test that silently did not run would hide exactly the bugs it exists to find.
+class TestDatabase {
+  public:
+    TestDatabase();
+    ~TestDatabase();
+    TestDatabase(const TestDatabase&) = delete;
+    TestDatabase& operator=(const TestDatabase&) = delete;
+
+    // libpq URI of the new database.
+    const std::string& url() const { return url_; }
+    const std::string& name() const { return name_; }
+
+  private:
+    std::string admin_url_;
+    std::string name_;
+    std::string url_;
+};
+
+// The URI `url` with its database name replaced by `database`.
+std::string with_database(const std::string& url, const std::string& database);
+
+}  // namespace mg::test
