@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
@@ -37,6 +38,8 @@ std::string url_encode_path_segment(std::string_view text) {
 }
 
 }  // namespace
+
+SimProcess::SimProcess() : SimProcess(Options{}) {}
 
 SimProcess::SimProcess(Options options) : options_(std::move(options)) {
     if (options_.log_path.empty()) {

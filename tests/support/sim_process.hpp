@@ -30,7 +30,8 @@ class SimProcess {
     };
 
     // Starts the simulator and waits (up to 15 s) for its LISTENING line; throws otherwise.
-    explicit SimProcess(Options options = {});
+    SimProcess();
+    explicit SimProcess(Options options);
 
     unsigned short port() const { return port_; }
     // "http://127.0.0.1:<port>", or "https://localhost:<port>" with TLS.
