@@ -1,7 +1,6 @@
 #include "service/api/api.hpp"
 
 #include <boost/asio/this_coro.hpp>
-
 #include <cctype>
 
 #include "db/api_keys_repository.hpp"
@@ -58,7 +57,9 @@ HttpError unauthorized(std::string code, const std::string& message) {
     return HttpError(Status::unauthorized, std::move(code), message);
 }
 
-std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+std::string_view path_of(std::string_view target) {
+    return target.substr(0, target.find('?'));
+}
 
 http::Response map_exception(std::exception_ptr failure, const http::RequestContext& ctx) {
     try {
@@ -94,6 +95,7 @@ http::Response map_exception(std::exception_ptr failure, const http::RequestCont
 
 Api::Api(ApiDependencies deps)
     : deps_(deps),
+      key_cache_(deps.config.api_key_cache_ttl),
       rate_limiter_(deps.config.limits.rate_per_second, deps.config.limits.rate_burst) {
     add_health_routes(*this);
     add_order_routes(*this);
@@ -102,8 +104,8 @@ Api::Api(ApiDependencies deps)
 void Api::add(http::Verb method, std::string pattern, Access access, ApiHandler handler) {
     const bool replayable = method == http::Verb::post || method == http::Verb::patch;
     router_.add(method, std::move(pattern),
-                [this, access, replayable,
-                 handler = std::move(handler)](http::RequestContext& ctx) -> asio::awaitable<http::Response> {
+                [this, access, replayable, handler = std::move(handler)](
+                    http::RequestContext& ctx) -> asio::awaitable<http::Response> {
                     Caller caller;
                     if (access.kind == Access::Kind::api_key) {
                         caller = co_await authenticate(ctx, access);
@@ -120,10 +122,12 @@ asio::awaitable<http::Response> Api::handle(http::Request& request,
                                             const http::ConnectionInfo& connection) {
     const auto started = std::chrono::steady_clock::now();
     const auto incoming_id = request["X-Request-Id"];
-    http::RequestContext ctx{request, connection,
-                             is_acceptable_request_id(incoming_id) ? std::string(incoming_id)
-                                                                   : crypto::random_token(12),
-                             "", {}};
+    http::RequestContext ctx{
+        request,
+        connection,
+        is_acceptable_request_id(incoming_id) ? std::string(incoming_id) : crypto::random_token(12),
+        "",
+        {}};
     const auto path = path_of(request.target());
 
     std::exception_ptr failure;
@@ -151,8 +155,8 @@ asio::awaitable<http::Response> Api::handle(http::Request& request,
     }
 
     response.set("X-Request-Id", ctx.request_id);
-    const auto elapsed = std::chrono::duration<double, std::milli>(
-        std::chrono::steady_clock::now() - started);
+    const auto elapsed =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
     log::info("access", {{"method", std::string_view(request.method_string())},
                          {"route", ctx.route.empty() ? std::string_view("unmatched") : ctx.route},
                          {"status", static_cast<int>(response.result_int())},
@@ -219,9 +223,9 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
     }
     const auto scope = caller.idempotency_scope(ctx.param("merchant_uid"));
     const auto& request = ctx.request;
-    const auto fingerprint = crypto::sha256_hex(std::string(request.method_string()) + ' ' +
-                                                std::string(path_of(request.target())) + '\n' +
-                                                request.body());
+    const auto fingerprint =
+        crypto::sha256_hex(std::string(request.method_string()) + ' ' +
+                           std::string(path_of(request.target())) + '\n' + request.body());
     auto claim = co_await deps_.db.run([&](pqxx::connection& c) {
         pqxx::work work(c);
         auto result = db::claim_idempotency_key(work, scope, key, fingerprint, kIdempotencyTtl,
@@ -268,10 +272,9 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
         auto finish = [&](pqxx::connection& c) {
             pqxx::work work(c);
             if (store) {
-                db::complete_idempotency_key(work, scope, key,
-                                             static_cast<int>(response.result_int()),
-                                             response.body(),
-                                             response[http::beast_http::field::content_type]);
+                db::complete_idempotency_key(
+                    work, scope, key, static_cast<int>(response.result_int()), response.body(),
+                    response[http::beast_http::field::content_type]);
             } else {
                 db::release_idempotency_key(work, scope, key);
             }

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -31,7 +30,7 @@ namespace mg::api {
 struct Access {
     enum class Kind { open, api_key };
     Kind kind = Kind::api_key;
-    std::string_view scope;       // required API key scope
+    std::string_view scope;        // required API key scope
     bool browser_allowed = false;  // X-Client-Secret of the order in the path is enough
 };
 
@@ -45,7 +44,7 @@ struct ApiDependencies {
 };
 
 class Api {
-public:
+  public:
     explicit Api(ApiDependencies deps);
 
     boost::asio::awaitable<http::Response> handle(http::Request& request,
@@ -57,7 +56,7 @@ public:
     // Registers a route; used by the resource files (orders, health, …).
     void add(http::Verb method, std::string pattern, Access access, ApiHandler handler);
 
-private:
+  private:
     boost::asio::awaitable<Caller> authenticate(http::RequestContext& ctx, const Access& access);
     boost::asio::awaitable<http::Response> with_idempotency(http::RequestContext& ctx,
                                                             const Caller& caller,
@@ -65,7 +64,7 @@ private:
 
     ApiDependencies deps_;
     http::Router router_;
-    ApiKeyCache key_cache_{std::chrono::seconds(5)};
+    ApiKeyCache key_cache_;
     RateLimiter rate_limiter_;
 };
 

@@ -6,15 +6,22 @@
 
 namespace mg::api {
 
-std::string generate_api_key() { return std::string(kApiKeyPrefix) + crypto::random_token(32); }
+std::string generate_api_key() {
+    return std::string(kApiKeyPrefix) + crypto::random_token(32);
+}
 
-std::string hash_api_key(std::string_view key) { return crypto::sha256_hex(key); }
+std::string hash_api_key(std::string_view key) {
+    return crypto::sha256_hex(key);
+}
 
 bool is_valid_scope(std::string_view scope) {
     return scope == "read" || scope == "write" || scope == "refund";
 }
 
 std::optional<Caller> ApiKeyCache::find(const std::string& hash) {
+    if (ttl_.count() == 0) {
+        return std::nullopt;
+    }
     std::lock_guard lock(mutex_);
     const auto it = entries_.find(hash);
     if (it == entries_.end()) {

@@ -24,12 +24,12 @@ bool is_valid_scope(std::string_view scope);
 // Recently verified keys, so that a busy storefront does not cost a database round trip per
 // request. A revoked key stops working within `ttl`.
 class ApiKeyCache {
-public:
+  public:
     explicit ApiKeyCache(std::chrono::milliseconds ttl) : ttl_(ttl) {}
     std::optional<Caller> find(const std::string& hash);
     void put(const std::string& hash, const Caller& caller);
 
-private:
+  private:
     struct Entry {
         Caller caller;
         std::chrono::steady_clock::time_point stored;
@@ -41,12 +41,12 @@ private:
 
 // Token bucket per API key: `rate` requests a second on average, bursts up to `burst`.
 class RateLimiter {
-public:
+  public:
     RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
     // True when allowed; otherwise `retry_after` says when a token will be there.
     bool allow(std::int64_t key_id, std::chrono::seconds& retry_after);
 
-private:
+  private:
     struct Bucket {
         double tokens;
         std::chrono::steady_clock::time_point last;

@@ -15,9 +15,8 @@ asio::awaitable<http::Response> readiness(app::DbExecutor& db,
                                           const std::vector<db::Migration>& migrations) {
     std::string problem;
     try {
-        const auto status = co_await db.run([&](pqxx::connection& c) {
-            return db::schema_status(c, migrations);
-        });
+        const auto status =
+            co_await db.run([&](pqxx::connection& c) { return db::schema_status(c, migrations); });
         if (status.state != db::SchemaStatus::State::current) {
             problem = "the database schema is not current: run 'merchant-gateway migrate'";
         }
@@ -38,10 +37,11 @@ asio::awaitable<http::Response> readiness(app::DbExecutor& db,
 
 void add_health_routes(Api& api) {
     const Access open{Access::Kind::open, "", false};
-    api.add(http::Verb::get, "/healthz", open,
-            [](http::RequestContext&, const Caller&) -> asio::awaitable<http::Response> {
-                co_return http::json_response(http::Status::ok, boost::json::object{{"status", "ok"}});
-            });
+    api.add(
+        http::Verb::get, "/healthz", open,
+        [](http::RequestContext&, const Caller&) -> asio::awaitable<http::Response> {
+            co_return http::json_response(http::Status::ok, boost::json::object{{"status", "ok"}});
+        });
     auto& db = api.deps().db;
     const auto& migrations = api.deps().migrations;
     api.add(http::Verb::get, "/readyz", open,

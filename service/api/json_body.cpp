@@ -1,9 +1,8 @@
 #include "service/api/json_body.hpp"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-
-#include <algorithm>
 #include <cctype>
 
 #include "service/http/error.hpp"
@@ -20,10 +19,9 @@ bool is_json_content_type(std::string_view value) {
     if (media.size() != 16) {
         return false;
     }
-    return std::equal(media.begin(), media.end(), std::string_view("application/json").begin(),
-                      [](char a, char b) {
-                          return std::tolower(static_cast<unsigned char>(a)) == b;
-                      });
+    return std::equal(
+        media.begin(), media.end(), std::string_view("application/json").begin(),
+        [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
 }
 
 }  // namespace

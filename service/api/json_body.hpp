@@ -4,7 +4,6 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
-
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -21,7 +20,7 @@ boost::json::object parse_json_object(const http::Request& request, bool allow_e
 // Reads fields of one object, remembering which were read so that anything else can be
 // refused: a misspelt optional field must not be silently ignored when money is involved.
 class FieldReader {
-public:
+  public:
     explicit FieldReader(const boost::json::object& object) : object_(object) {}
 
     // Absent or null → nullopt. Wrong type → 422.
@@ -36,7 +35,7 @@ public:
     // 422 for the first field that no accessor asked for.
     void reject_unknown() const;
 
-private:
+  private:
     const boost::json::value* find(std::string_view name);
 
     const boost::json::object& object_;

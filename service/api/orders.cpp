@@ -1,7 +1,6 @@
 // /v1/orders: create, read, list.
 #include <boost/json/value_from.hpp>
 #include <boost/url/parse.hpp>
-
 #include <charconv>
 
 #include "db/errors.hpp"
@@ -28,8 +27,12 @@ constexpr int kMaxPageSize = 100;
 constexpr std::string_view kCursorPrefix = "o1:";
 
 // 192 bits: the secret is the only thing standing between a buyer's browser and the order.
-std::string new_client_secret() { return "cs_" + crypto::random_token(24); }
-std::string new_merchant_uid() { return "ord_" + crypto::random_token(16); }
+std::string new_client_secret() {
+    return "cs_" + crypto::random_token(24);
+}
+std::string new_merchant_uid() {
+    return "ord_" + crypto::random_token(16);
+}
 
 [[noreturn]] void throw_validation(const domain::ValidationError& error) {
     throw http::HttpError(Status::unprocessable_entity, error.code, error.message, error.field);
@@ -61,7 +64,8 @@ std::optional<std::int64_t> parse_query_integer(std::string_view field, std::str
     std::int64_t value = 0;
     const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc{} || ptr != text.data() + text.size() || text.empty()) {
-        throw http::validation_failed(std::string(field), std::string(field) + " must be an integer");
+        throw http::validation_failed(std::string(field),
+                                      std::string(field) + " must be an integer");
     }
     return value;
 }
@@ -126,10 +130,9 @@ asio::awaitable<http::Response> create_order(http::RequestContext& ctx, const Ca
         stored = co_await db.run([&](pqxx::connection& c) {
             pqxx::work work(c);
             auto created = db::insert_order(work, order);
-            db::append_order_event(work, db::OrderEvent{created.id, std::nullopt,
-                                                        domain::OrderStatus::pending,
-                                                        domain::EventCause::api, std::nullopt,
-                                                        std::nullopt});
+            db::append_order_event(
+                work, db::OrderEvent{created.id, std::nullopt, domain::OrderStatus::pending,
+                                     domain::EventCause::api, std::nullopt, std::nullopt});
             work.commit();
             return created;
         });
@@ -173,8 +176,9 @@ asio::awaitable<http::Response> list_orders(http::RequestContext& ctx, const Cal
     }
     boost::json::object body;
     body["data"] = std::move(data);
-    body["next_cursor"] = page.next_before_id ? boost::json::value(encode_cursor(*page.next_before_id))
-                                              : boost::json::value(nullptr);
+    body["next_cursor"] = page.next_before_id
+                              ? boost::json::value(encode_cursor(*page.next_before_id))
+                              : boost::json::value(nullptr);
     co_return http::json_response(Status::ok, body);
 }
 

@@ -1,9 +1,8 @@
 #include "service/app/cli.hpp"
 
+#include <iostream>
 #include <pqxx/connection>
 #include <pqxx/transaction>
-
-#include <iostream>
 #include <string>
 #include <vector>
 
@@ -20,7 +19,8 @@ namespace {
 constexpr std::string_view kUsage =
     "usage: merchant-gateway [--config FILE] [serve]\n"
     "       merchant-gateway [--config FILE] migrate\n"
-    "       merchant-gateway [--config FILE] api-key create --name NAME [--scope read|write|refund ...]\n"
+    "       merchant-gateway [--config FILE] api-key create --name NAME [--scope read|write|refund "
+    "...]\n"
     "       merchant-gateway [--config FILE] api-key revoke --name NAME\n"
     "Configuration comes from the environment (see README.md); --config reads the same\n"
     "KEY=VALUE pairs from a file.\n";

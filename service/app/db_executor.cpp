@@ -19,7 +19,9 @@ DbExecutor::DbExecutor(db::ConnectionPool& pool, std::size_t queue_limit,
       // that is itself waiting for a thread.
       threads_(pool.size()) {}
 
-DbExecutor::~DbExecutor() { stop(); }
+DbExecutor::~DbExecutor() {
+    stop();
+}
 
 void DbExecutor::stop() {
     threads_.stop();

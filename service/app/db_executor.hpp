@@ -1,16 +1,16 @@
 // Runs blocking database work on a thread pool of its own, so the network threads never wait
 // on PostgreSQL. Coroutines await it:
 //
-//   auto order = co_await db.run([&](pqxx::connection& c) { pqxx::work w(c); …; w.commit(); return o; });
+//   auto order = co_await db.run([&](pqxx::connection& c) { pqxx::work w(c); …; w.commit(); return
+//   o; });
 //
 // The callable runs on a database thread with a connection from the pool; nothing of pqxx may
 // outlive it. The queue of waiting jobs is bounded: when full, DbOverloaded (→ 503).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
-
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -23,12 +23,12 @@
 namespace mg::app {
 
 class DbOverloaded : public std::runtime_error {
-public:
+  public:
     DbOverloaded() : std::runtime_error("too many database jobs are waiting") {}
 };
 
 class DbExecutor {
-public:
+  public:
     DbExecutor(db::ConnectionPool& pool, std::size_t queue_limit,
                std::chrono::milliseconds acquire_wait = std::chrono::seconds(5));
     ~DbExecutor();
@@ -52,7 +52,7 @@ public:
     // Waits for running jobs; later run() calls fail.
     void stop();
 
-private:
+  private:
     boost::asio::awaitable<void> run_erased(std::function<void(pqxx::connection&)> job);
 
     db::ConnectionPool& pool_;

@@ -4,7 +4,6 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-
 #include <thread>
 #include <vector>
 
@@ -57,8 +56,8 @@ int serve(const Config& config) {
 
     const auto address = asio::ip::make_address(config.listen.host);
     const auto bound = server.listen({address, config.listen.port});
-    log::info("listening", {{"address", bound.address().to_string()},
-                            {"port", static_cast<int>(bound.port())}});
+    log::info("listening",
+              {{"address", bound.address().to_string()}, {"port", static_cast<int>(bound.port())}});
 
     asio::signal_set signals(io, SIGTERM, SIGINT);
     asio::steady_timer drain_deadline(io);

@@ -16,8 +16,10 @@ namespace {
 std::string trim(std::string_view text) {
     std::size_t begin = 0;
     std::size_t end = text.size();
-    while (begin < end && std::isspace(static_cast<unsigned char>(text[begin]))) ++begin;
-    while (end > begin && std::isspace(static_cast<unsigned char>(text[end - 1]))) --end;
+    while (begin < end && std::isspace(static_cast<unsigned char>(text[begin])))
+        ++begin;
+    while (end > begin && std::isspace(static_cast<unsigned char>(text[end - 1])))
+        --end;
     return std::string(text.substr(begin, end - begin));
 }
 
@@ -102,7 +104,8 @@ Lookup with_file_secrets(Lookup base) {
         if (!file) {
             throw ConfigError(key + "_FILE", "cannot read the file it names");
         }
-        std::string content((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+        std::string content((std::istreambuf_iterator<char>(file)),
+                            std::istreambuf_iterator<char>());
         // Secret files usually end with a newline that is not part of the secret.
         while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) {
             content.pop_back();
@@ -136,7 +139,8 @@ Lookup file_lookup(const std::string& path) {
         }
         const auto eq = text.find('=');
         if (eq == std::string::npos) {
-            throw ConfigError("--config", path + ":" + std::to_string(number) + ": expected KEY=VALUE");
+            throw ConfigError("--config",
+                              path + ":" + std::to_string(number) + ": expected KEY=VALUE");
         }
         (*values)[trim(text.substr(0, eq))] = trim(text.substr(eq + 1));
     }
@@ -244,6 +248,10 @@ Config load_config(const Lookup& lookup, ConfigPurpose purpose) {
     }
     if (auto v = non_empty(lookup, "DRAIN_TIMEOUT")) {
         config.drain_timeout = std::chrono::seconds(parse_unsigned("DRAIN_TIMEOUT", *v, 0, 3600));
+    }
+    if (auto v = non_empty(lookup, "API_KEY_CACHE_SECONDS")) {
+        config.api_key_cache_ttl =
+            std::chrono::seconds(parse_unsigned("API_KEY_CACHE_SECONDS", *v, 0, 3600));
     }
     return config;
 }

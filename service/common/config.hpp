@@ -16,12 +16,12 @@
 namespace mg {
 
 class ConfigError : public std::runtime_error {
-public:
+  public:
     ConfigError(std::string key, const std::string& problem)
         : std::runtime_error(key + ": " + problem), key_(std::move(key)) {}
     const std::string& key() const { return key_; }
 
-private:
+  private:
     std::string key_;
 };
 
@@ -59,6 +59,9 @@ struct Config {
     std::size_t db_pool_size = 8;
     std::size_t db_queue_limit = 1000;
     std::chrono::seconds drain_timeout{30};
+    // How long a verified API key is trusted without asking the database again; a revoked
+    // key keeps working at most this long.
+    std::chrono::seconds api_key_cache_ttl{5};
 };
 
 // Looks a variable up; nullopt when unset.

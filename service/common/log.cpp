@@ -58,7 +58,7 @@ void append_value(std::string& out, const Field::Value& value, bool quote_string
 }
 
 class LineFormatter final : public spdlog::formatter {
-public:
+  public:
     explicit LineFormatter(Format format) : format_(format) {}
 
     void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
@@ -95,7 +95,7 @@ public:
         return std::make_unique<LineFormatter>(format_);
     }
 
-private:
+  private:
     Format format_;
 };
 

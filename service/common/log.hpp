@@ -45,10 +45,18 @@ bool parse_level(std::string_view text, spdlog::level::level_enum& out);
 bool parse_format(std::string_view text, Format& out);
 
 void write(spdlog::level::level_enum level, std::string_view message, Fields fields = {});
-inline void debug(std::string_view m, Fields f = {}) { write(spdlog::level::debug, m, f); }
-inline void info(std::string_view m, Fields f = {}) { write(spdlog::level::info, m, f); }
-inline void warn(std::string_view m, Fields f = {}) { write(spdlog::level::warn, m, f); }
-inline void error(std::string_view m, Fields f = {}) { write(spdlog::level::err, m, f); }
+inline void debug(std::string_view m, Fields f = {}) {
+    write(spdlog::level::debug, m, f);
+}
+inline void info(std::string_view m, Fields f = {}) {
+    write(spdlog::level::info, m, f);
+}
+inline void warn(std::string_view m, Fields f = {}) {
+    write(spdlog::level::warn, m, f);
+}
+inline void error(std::string_view m, Fields f = {}) {
+    write(spdlog::level::err, m, f);
+}
 
 // "kim@example.com" -> "k***@example.com"
 std::string mask_email(std::string_view email);

@@ -69,8 +69,8 @@ std::optional<ValidationError> check_merchant_uid(std::string_view field, std::s
         return error(field, "must be 1 to 40 characters");
     }
     for (const char c : value) {
-        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                        c == '_' || c == '-';
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '-';
         if (!ok) {
             return error(field, "may contain only letters, digits, '_' and '-'");
         }
@@ -88,9 +88,9 @@ std::optional<ValidationError> check_text(std::string_view field, std::string_vi
         return error(field, "must not contain control characters");
     }
     if (*length < min_chars) {
-        return error(field, min_chars == 1 ? "must not be empty"
-                                           : "must be at least " + std::to_string(min_chars) +
-                                                 " characters");
+        return error(field, min_chars == 1
+                                ? "must not be empty"
+                                : "must be at least " + std::to_string(min_chars) + " characters");
     }
     if (*length > max_chars) {
         return error(field, "must be at most " + std::to_string(max_chars) + " characters");
@@ -103,7 +103,8 @@ std::optional<ValidationError> check_email(std::string_view field, std::string_v
         return e;
     }
     const auto at = value.find('@');
-    if (at == std::string_view::npos || at == 0 || value.find('@', at + 1) != std::string_view::npos) {
+    if (at == std::string_view::npos || at == 0 ||
+        value.find('@', at + 1) != std::string_view::npos) {
         return error(field, "must be an e-mail address");
     }
     const auto domain = value.substr(at + 1);
@@ -142,25 +143,34 @@ std::optional<ValidationError> check_bank_code(std::string_view field, std::stri
 }
 
 std::optional<ValidationError> validate_new_order(const NewOrder& order) {
-    if (auto e = check_merchant_uid("merchant_uid", order.merchant_uid)) return e;
-    if (auto e = check_text("name", order.name, 1, kMaxName)) return e;
-    if (auto e = check_amount("amount", order.amount)) return e;
-    if (auto e = check_currency("currency", order.currency)) return e;
+    if (auto e = check_merchant_uid("merchant_uid", order.merchant_uid))
+        return e;
+    if (auto e = check_text("name", order.name, 1, kMaxName))
+        return e;
+    if (auto e = check_amount("amount", order.amount))
+        return e;
+    if (auto e = check_currency("currency", order.currency))
+        return e;
     const auto& b = order.buyer;
     if (b.name) {
-        if (auto e = check_text("buyer_name", *b.name, 1, kMaxBuyerName)) return e;
+        if (auto e = check_text("buyer_name", *b.name, 1, kMaxBuyerName))
+            return e;
     }
     if (b.email) {
-        if (auto e = check_email("buyer_email", *b.email)) return e;
+        if (auto e = check_email("buyer_email", *b.email))
+            return e;
     }
     if (b.tel) {
-        if (auto e = check_text("buyer_tel", *b.tel, 1, kMaxBuyerTel)) return e;
+        if (auto e = check_text("buyer_tel", *b.tel, 1, kMaxBuyerTel))
+            return e;
     }
     if (b.addr) {
-        if (auto e = check_text("buyer_addr", *b.addr, 1, kMaxBuyerAddr)) return e;
+        if (auto e = check_text("buyer_addr", *b.addr, 1, kMaxBuyerAddr))
+            return e;
     }
     if (b.postcode) {
-        if (auto e = check_text("buyer_postcode", *b.postcode, 1, kMaxBuyerPostcode)) return e;
+        if (auto e = check_text("buyer_postcode", *b.postcode, 1, kMaxBuyerPostcode))
+            return e;
     }
     return std::nullopt;
 }

@@ -18,7 +18,8 @@ Response error_response(Status status, std::string_view code, std::string_view m
 }
 
 Response error_response(const HttpError& error, unsigned version) {
-    auto response = error_response(error.status(), error.code(), error.what(), error.field(), version);
+    auto response =
+        error_response(error.status(), error.code(), error.what(), error.field(), version);
     if (error.retry_after) {
         response.set(beast_http::field::retry_after, std::to_string(error.retry_after->count()));
     }

@@ -12,7 +12,7 @@
 namespace mg::http {
 
 class HttpError : public std::runtime_error {
-public:
+  public:
     HttpError(Status status, std::string code, const std::string& message,
               std::optional<std::string> field = std::nullopt)
         : std::runtime_error(message),
@@ -26,7 +26,7 @@ public:
     // For 429 and 503: how long the client should wait.
     std::optional<std::chrono::seconds> retry_after;
 
-private:
+  private:
     Status status_;
     std::string code_;
     std::optional<std::string> field_;

@@ -12,7 +12,7 @@
 namespace mg::http {
 
 class Router {
-public:
+  public:
     struct Match {
         const Handler* handler;
         const std::string* pattern;
@@ -34,7 +34,7 @@ public:
     // Every registered (method, pattern), for documentation checks.
     std::vector<std::pair<Verb, std::string>> routes() const;
 
-private:
+  private:
     struct Route {
         Verb method;
         std::string pattern;

@@ -44,10 +44,7 @@ Response refusal(Status status, std::string_view code, std::string_view message)
 }  // namespace
 
 Server::Server(asio::io_context& io, ServerLimits limits, RequestHandler handler)
-    : io_(io),
-      limits_(limits),
-      handler_(std::move(handler)),
-      acceptor_(asio::make_strand(io)) {}
+    : io_(io), limits_(limits), handler_(std::move(handler)), acceptor_(asio::make_strand(io)) {}
 
 Server::~Server() = default;
 
@@ -134,7 +131,9 @@ asio::awaitable<void> Server::run_session(tcp::socket socket) {
                     answer = refusal(Status::request_header_fields_too_large, "headers_too_large",
                                      "the request headers are larger than " +
                                          std::to_string(limits_.header_bytes) + " bytes");
-                } else if (ec.category() == beast::http::error::bad_target.category() &&
+                } else if (ec.category() ==
+                               beast::http::make_error_code(beast::http::error::bad_target)
+                                   .category() &&
                            ec != beast::http::error::end_of_stream &&
                            ec != beast::http::error::partial_message) {
                     answer = refusal(Status::bad_request, "malformed_request",

@@ -4,10 +4,9 @@
 // the request that can be tested without sockets.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -33,7 +32,7 @@ using RequestHandler =
 using ProtocolErrorHook = std::function<void(Status, std::string_view reason)>;
 
 class Server {
-public:
+  public:
     Server(boost::asio::io_context& io, ServerLimits limits, RequestHandler handler);
     ~Server();
 
@@ -47,7 +46,7 @@ public:
     std::size_t open_connections() const { return open_connections_.load(); }
     void set_protocol_error_hook(ProtocolErrorHook hook) { protocol_error_hook_ = std::move(hook); }
 
-private:
+  private:
     struct Session;
     boost::asio::awaitable<void> accept_loop();
     boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket);

@@ -1,0 +1,98 @@
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/json/parse.hpp>
+#include <set>
+#include <sstream>
+
+#include "service/common/crypto.hpp"
+#include "service/common/log.hpp"
+
+namespace mg {
+namespace {
+
+TEST(Crypto, Sha256KnownVector) {
+    EXPECT_EQ(crypto::sha256_hex("abc"),
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Crypto, RandomTokensAreUrlSafeAndDistinct) {
+    std::set<std::string> seen;
+    for (int i = 0; i < 1000; ++i) {
+        const auto token = crypto::random_token(16);
+        EXPECT_EQ(token.size(), 22u);
+        EXPECT_EQ(token.find_first_not_of(
+                      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+                  std::string::npos);
+        seen.insert(token);
+    }
+    EXPECT_EQ(seen.size(), 1000u);
+}
+
+TEST(Crypto, Base64UrlRoundTrip) {
+    for (const std::string text : {"", "a", "ab", "abc", "abcd", "o1:12345", "\xff\x00\x10"}) {
+        std::string decoded;
+        ASSERT_TRUE(crypto::base64url_decode(crypto::base64url_encode(text), decoded));
+        EXPECT_EQ(decoded, text);
+    }
+    std::string out;
+    EXPECT_FALSE(crypto::base64url_decode("a", out));
+    EXPECT_FALSE(crypto::base64url_decode("ab+/", out));
+}
+
+TEST(Crypto, ConstantTimeEquals) {
+    EXPECT_TRUE(crypto::constant_time_equals("secret", "secret"));
+    EXPECT_FALSE(crypto::constant_time_equals("secret", "secreT"));
+    EXPECT_FALSE(crypto::constant_time_equals("secret", "secret!"));
+    EXPECT_TRUE(crypto::constant_time_equals("", ""));
+}
+
+TEST(Log, Masking) {
+    EXPECT_EQ(log::mask_email("kim@example.com"), "k***@example.com");
+    EXPECT_EQ(log::mask_email("nope"), "***");
+    EXPECT_EQ(log::mask_tel("010-1234-5678"), "010-****-5678");
+    EXPECT_EQ(log::mask_tel("01012345678"), "010****5678");
+    EXPECT_EQ(log::mask_tel("1234"), "****");
+}
+
+class CapturedLog : public ::testing::Test {
+  protected:
+    void capture(log::Format format) {
+        log::setup(spdlog::level::info, format);
+        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_);
+        sink->set_formatter(spdlog::default_logger()->sinks().front()->formatter()->clone());
+        spdlog::default_logger()->sinks().push_back(sink);
+    }
+    std::ostringstream stream_;
+};
+
+TEST_F(CapturedLog, JsonLinesAreValidJsonWithFields) {
+    capture(log::Format::json);
+    log::info(
+        "order \"created\"\n",
+        {{"merchant_uid", "o-1"}, {"amount", std::int64_t{32000}}, {"ok", true}, {"ms", 1.5}});
+    spdlog::warn("plain {}", "message");
+    std::istringstream lines(stream_.str());
+    std::string line;
+    std::getline(lines, line);
+    const auto first = boost::json::parse(line).as_object();
+    EXPECT_EQ(first.at("msg").as_string(), "order \"created\"\n");
+    EXPECT_EQ(first.at("level").as_string(), "info");
+    EXPECT_EQ(first.at("merchant_uid").as_string(), "o-1");
+    EXPECT_EQ(first.at("amount").as_int64(), 32000);
+    EXPECT_EQ(first.at("ok").as_bool(), true);
+    std::getline(lines, line);
+    const auto second = boost::json::parse(line).as_object();
+    EXPECT_EQ(second.at("msg").as_string(), "plain message");
+    EXPECT_EQ(second.at("level").as_string(), "warning");
+}
+
+TEST_F(CapturedLog, TextFormatForHumans) {
+    capture(log::Format::text);
+    log::info("listening", {{"port", 8080}});
+    EXPECT_NE(stream_.str().find("info listening port=8080"), std::string::npos) << stream_.str();
+}
+
+}  // namespace
+}  // namespace mg

@@ -1,0 +1,134 @@
+#include "service/common/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace mg {
+namespace {
+
+Lookup map_lookup(std::map<std::string, std::string> values) {
+    return with_file_secrets([values](const std::string& key) -> std::optional<std::string> {
+        const auto it = values.find(key);
+        return it == values.end() ? std::nullopt : std::optional<std::string>(it->second);
+    });
+}
+
+std::map<std::string, std::string> minimal() {
+    return {{"DATABASE_URL", "postgresql://localhost/mg"},
+            {"IAMPORT_IMP_KEY", "key"},
+            {"IAMPORT_IMP_SECRET", "secret"}};
+}
+
+std::string error_key(const std::map<std::string, std::string>& values,
+                      ConfigPurpose purpose = ConfigPurpose::serve) {
+    try {
+        load_config(map_lookup(values), purpose);
+    } catch (const ConfigError& e) {
+        return e.key();
+    }
+    return "";
+}
+
+TEST(Config, DefaultsFromSpec) {
+    const auto config = load_config(map_lookup(minimal()), ConfigPurpose::serve);
+    EXPECT_EQ(config.listen.host, "127.0.0.1");
+    EXPECT_EQ(config.listen.port, 8080);
+    EXPECT_EQ(config.iamport_base_url, "https://api.iamport.kr");
+    EXPECT_EQ(config.reconcile_interval, std::chrono::seconds(30));
+    EXPECT_EQ(config.log_level, "info");
+    EXPECT_EQ(config.log_format, "json");
+    EXPECT_EQ(config.limits.body_bytes, 64u * 1024);
+    EXPECT_EQ(config.limits.header_bytes, 8u * 1024);
+    EXPECT_EQ(config.limits.request_timeout, std::chrono::seconds(10));
+    EXPECT_EQ(config.limits.max_connections, 10'000u);
+    EXPECT_EQ(config.limits.rate_per_second, 1000);
+    EXPECT_EQ(config.limits.rate_burst, 2000);
+    EXPECT_TRUE(config.webhook_allowed_ips.empty());
+    EXPECT_TRUE(config.cors_allowed_origins.empty());
+}
+
+TEST(Config, MissingRequiredKeysAreNamed) {
+    EXPECT_EQ(error_key({}), "DATABASE_URL");
+    auto values = minimal();
+    values.erase("IAMPORT_IMP_SECRET");
+    EXPECT_EQ(error_key(values), "IAMPORT_IMP_SECRET");
+    // migrate and api-key need only the database.
+    EXPECT_EQ(error_key(values, ConfigPurpose::database_only), "");
+    values["DATABASE_URL"] = "  ";
+    EXPECT_EQ(error_key(values, ConfigPurpose::database_only), "DATABASE_URL");
+}
+
+TEST(Config, BadValuesAreNamed) {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"LISTEN", "8080"},
+        {"LISTEN", "127.0.0.1:99999"},
+        {"LISTEN", "127.0.0.1:http"},
+        {"IAMPORT_BASE_URL", "api.iamport.kr"},
+        {"PUBLIC_BASE_URL", "ftp://shop.example"},
+        {"RECONCILE_INTERVAL", "0"},
+        {"RECONCILE_INTERVAL", "30s"},
+        {"LOG_LEVEL", "verbose"},
+        {"LOG_FORMAT", "xml"},
+        {"CORS_ALLOWED_ORIGINS", "shop.example"},
+        {"MAX_BODY_BYTES", "-1"},
+    };
+    for (const auto& [key, value] : cases) {
+        auto values = minimal();
+        values[key] = value;
+        EXPECT_EQ(error_key(values), key) << key << "=" << value;
+    }
+}
+
+TEST(Config, ParsesListsAndValues) {
+    auto values = minimal();
+    values["LISTEN"] = "0.0.0.0:9000";
+    values["WEBHOOK_ALLOWED_IPS"] = "52.78.100.19/32, 52.78.48.223/32,,";
+    values["CORS_ALLOWED_ORIGINS"] = "https://shop.example/, http://localhost:3000";
+    values["PUBLIC_BASE_URL"] = "https://pay.shop.example/";
+    values["RECONCILE_INTERVAL"] = "5";
+    const auto config = load_config(map_lookup(values), ConfigPurpose::serve);
+    EXPECT_EQ(config.listen.host, "0.0.0.0");
+    EXPECT_EQ(config.listen.port, 9000);
+    EXPECT_EQ(config.webhook_allowed_ips,
+              (std::vector<std::string>{"52.78.100.19/32", "52.78.48.223/32"}));
+    EXPECT_EQ(config.cors_allowed_origins,
+              (std::vector<std::string>{"https://shop.example", "http://localhost:3000"}));
+    EXPECT_EQ(config.public_base_url, "https://pay.shop.example");
+    EXPECT_EQ(config.reconcile_interval, std::chrono::seconds(5));
+}
+
+TEST(Config, SecretsFromFiles) {
+    const auto path = std::filesystem::temp_directory_path() / "mg_config_test_secret";
+    {
+        std::ofstream file(path);
+        file << "from-file-secret\n";
+    }
+    auto values = minimal();
+    values.erase("IAMPORT_IMP_SECRET");
+    values["IAMPORT_IMP_SECRET_FILE"] = path.string();
+    const auto config = load_config(map_lookup(values), ConfigPurpose::serve);
+    EXPECT_EQ(config.iamport_imp_secret, "from-file-secret");
+    std::filesystem::remove(path);
+
+    values["IAMPORT_IMP_SECRET_FILE"] = "/nonexistent/secret";
+    EXPECT_EQ(error_key(values), "IAMPORT_IMP_SECRET_FILE");
+}
+
+TEST(Config, ConfigFileOfKeyValueLines) {
+    const auto path = std::filesystem::temp_directory_path() / "mg_config_test.env";
+    {
+        std::ofstream file(path);
+        file << "# local settings\nDATABASE_URL = postgresql://db/mg\nIAMPORT_IMP_KEY=k\n"
+                "IAMPORT_IMP_SECRET=s\nLISTEN=127.0.0.1:8181\n";
+    }
+    const auto config = load_config(file_lookup(path.string()), ConfigPurpose::serve);
+    EXPECT_EQ(config.database_url, "postgresql://db/mg");
+    EXPECT_EQ(config.listen.port, 8181);
+    std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace mg
