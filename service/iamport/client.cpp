@@ -35,7 +35,8 @@ bool retryable(Outcome outcome) {
     return outcome == Outcome::upstream_error || outcome == Outcome::not_sent;
 }
 
-// A request as the call layer sees it.
+// A request as the call layer sees it. Always a named local passed by reference to the
+// coroutines below: GCC 12 can destroy a temporary inside a co_await expression twice.
 struct Call {
     http_verb method;
     std::string endpoint;  // "POST /vbanks": for logs and the observer, never the target
@@ -242,14 +243,15 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     }
 
     awaitable<Result<AccessToken>> access_token(Clock::time_point deadline,
-                                                std::string rejected = {}) {
-        co_return co_await asio::co_spawn(
-            token_strand, token_on_strand(deadline, std::move(rejected)), use_awaitable);
+                                                const std::string& rejected) {
+        auto task = token_on_strand(deadline, rejected);
+        co_return co_await asio::co_spawn(token_strand, std::move(task), use_awaitable);
     }
 
     // One attempt: token, request, and on a 401 one refresh and one retry.
     awaitable<Result<json::value>> attempt(const Call& call, Clock::time_point deadline) {
-        auto current = co_await access_token(deadline);
+        const std::string none;
+        auto current = co_await access_token(deadline, none);
         if (!current) {
             co_return token_failure_for_call(current.error());
         }
@@ -278,7 +280,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         return std::chrono::milliseconds(pick(random));
     }
 
-    awaitable<Result<json::value>> perform(Call call) {
+    awaitable<Result<json::value>> perform(const Call& call) {
         auto start = Clock::now();
         auto deadline = start + config.call_timeout;
         if (!breaker.allow()) {
@@ -317,10 +319,10 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         co_return result;
     }
 
-    awaitable<Result<Payment>> payment_call(Call call) {
+    awaitable<Result<Payment>> payment_call(const Call& call) {
         bool idempotent = call.idempotent;
-        auto endpoint = call.endpoint;
-        auto result = co_await perform(std::move(call));
+        const auto& endpoint = call.endpoint;
+        auto result = co_await perform(call);
         if (!result) {
             co_return result.error();
         }
@@ -352,7 +354,8 @@ awaitable<Result<AccessToken>> Client::get_token() {
     if (!impl->breaker.allow()) {
         co_return Error{Outcome::breaker_open, 0, 0, "iamport circuit breaker is open"};
     }
-    auto result = co_await impl->access_token(start + impl->config.call_timeout);
+    const std::string none;
+    auto result = co_await impl->access_token(start + impl->config.call_timeout, none);
     if (counts_against_breaker(result.outcome())) {
         impl->breaker.record_failure();
     } else {
@@ -363,9 +366,9 @@ awaitable<Result<AccessToken>> Client::get_token() {
 
 awaitable<Result<Payment>> Client::get_payment(std::string imp_uid) {
     auto impl = impl_;
-    co_return co_await impl->payment_call(Call{http_verb::get, "GET /payments/{imp_uid}",
-                                               "/payments/" + encode_path_segment(imp_uid), "",
-                                               true});
+    Call call{http_verb::get, "GET /payments/{imp_uid}",
+              "/payments/" + encode_path_segment(imp_uid), "", true};
+    co_return co_await impl->payment_call(call);
 }
 
 awaitable<Result<Payment>> Client::find_payment(std::string merchant_uid,
@@ -375,35 +378,35 @@ awaitable<Result<Payment>> Client::find_payment(std::string merchant_uid,
     if (payment_status) {
         target += "/" + encode_path_segment(*payment_status);
     }
-    co_return co_await impl->payment_call(
-        Call{http_verb::get, "GET /payments/find/{merchant_uid}", std::move(target), "", true});
+    Call call{http_verb::get, "GET /payments/find/{merchant_uid}", std::move(target), "", true};
+    co_return co_await impl->payment_call(call);
 }
 
 awaitable<Result<Payment>> Client::issue_vbank(VbankRequest request) {
     auto impl = impl_;
-    co_return co_await impl->payment_call(
-        Call{http_verb::post, "POST /vbanks", "/vbanks", json::serialize(to_body(request)), false});
+    Call call{http_verb::post, "POST /vbanks", "/vbanks", json::serialize(to_body(request)), false};
+    co_return co_await impl->payment_call(call);
 }
 
 awaitable<Result<Payment>> Client::update_vbank(std::string imp_uid, VbankUpdate update) {
     auto impl = impl_;
-    co_return co_await impl->payment_call(Call{http_verb::put, "PUT /vbanks/{imp_uid}",
-                                               "/vbanks/" + encode_path_segment(imp_uid),
-                                               json::serialize(to_body(update)), false});
+    Call call{http_verb::put, "PUT /vbanks/{imp_uid}", "/vbanks/" + encode_path_segment(imp_uid),
+              json::serialize(to_body(update)), false};
+    co_return co_await impl->payment_call(call);
 }
 
 awaitable<Result<Payment>> Client::benepia_payment(BenepiaRequest request) {
     auto impl = impl_;
-    co_return co_await impl->payment_call(Call{http_verb::post, "POST /benepia/payment",
-                                               "/benepia/payment",
-                                               json::serialize(to_body(request)), false});
+    Call call{http_verb::post, "POST /benepia/payment", "/benepia/payment",
+              json::serialize(to_body(request)), false};
+    co_return co_await impl->payment_call(call);
 }
 
 awaitable<Result<Payment>> Client::cancel_payment(CancelRequest request) {
     auto impl = impl_;
-    co_return co_await impl->payment_call(Call{http_verb::post, "POST /payments/cancel",
-                                               "/payments/cancel",
-                                               json::serialize(to_body(request)), false});
+    Call call{http_verb::post, "POST /payments/cancel", "/payments/cancel",
+              json::serialize(to_body(request)), false};
+    co_return co_await impl->payment_call(call);
 }
 
 }  // namespace mg::iamport

@@ -260,8 +260,9 @@ awaitable<Exchange> Transport::exchange_on(Connection& connection, bool reused, 
     if (read_error) {
         // The request went out; whatever iamport did with it, we cannot know.
         result.failure = Exchange::Failure::after_sent;
-        result.timed_out = read_error == beast::error::timeout;
-        result.error = "no answer from iamport: " + read_error.message();
+        result.timed_out = read_error == beast::error::timeout || Clock::now() >= deadline;
+        result.error = result.timed_out ? "timed out waiting for iamport's answer"
+                                        : "no answer from iamport: " + read_error.message();
         co_return result;
     }
     auto& response = parser.get();
@@ -271,9 +272,11 @@ awaitable<Exchange> Transport::exchange_on(Connection& connection, bool reused, 
     co_return result;
 }
 
-awaitable<Exchange> Transport::exchange(http::verb method, std::string target, std::string body,
-                                        std::string authorization, Clock::time_point deadline) {
-    bool got_slot = co_await asio::co_spawn(strand_, wait_for_slot(deadline), use_awaitable);
+awaitable<Exchange> Transport::exchange(http::verb method, const std::string& target,
+                                        const std::string& body, const std::string& authorization,
+                                        Clock::time_point deadline) {
+    auto slot_task = wait_for_slot(deadline);
+    bool got_slot = co_await asio::co_spawn(strand_, std::move(slot_task), use_awaitable);
     if (!got_slot) {
         Exchange timed_out;
         timed_out.failure = Exchange::Failure::before_sent;

@@ -48,8 +48,11 @@ class Transport : public std::enable_shared_from_this<Transport> {
     ~Transport();
 
     // One request. `target` is appended to the base URL's path. `authorization` may be empty.
-    boost::asio::awaitable<Exchange> exchange(boost::beast::http::verb method, std::string target,
-                                              std::string body, std::string authorization,
+    // The strings are references on purpose: callers pass named locals (GCC 12 mishandles
+    // temporaries inside co_await expressions) that outlive the awaited call.
+    boost::asio::awaitable<Exchange> exchange(boost::beast::http::verb method,
+                                              const std::string& target, const std::string& body,
+                                              const std::string& authorization,
                                               Clock::time_point deadline);
 
     std::size_t idle_connections() const;

@@ -9,6 +9,7 @@ See README.md for the endpoints, the control endpoints under /__sim/ and what is
 """
 
 import argparse
+import itertools
 import json
 import re
 import signal
@@ -133,6 +134,12 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 120  # idle keep-alive connections are closed after this many seconds
 
     sim: Simulator = None  # set by main()
+    connection_counter = itertools.count(1)
+
+    def setup(self):
+        super().setup()
+        # One handler per connection: lets tests see whether keep-alive connections are reused.
+        self.connection_id = next(Handler.connection_counter)
 
     def log_message(self, format, *args):  # noqa: A002 - stdlib signature
         pass  # the request log under /__sim/requests replaces the stderr access log
@@ -214,6 +221,7 @@ class Handler(BaseHTTPRequestHandler):
     def _api(self, method, url, raw):
         sim = self.sim
         entry = {"method": method, "path": url.path, "query": url.query,
+                 "connection": self.connection_id,
                  "time": sim.state.now(), "body": None, "endpoint": None, "status": None}
         for route_method, pattern, endpoint in ROUTES:
             match = pattern.match(url.path)
@@ -229,6 +237,8 @@ class Handler(BaseHTTPRequestHandler):
         rules = sim_rules.effective_rules(endpoint)
         fields, parse_error = self._parse_fields(raw, rules)
         entry["body"] = mask(fields) if fields is not None else "[unparseable]"
+        # Logged before any injected latency, so a test sees the call while it is still slow.
+        sim.record(entry)
         faults = sim.faults.take(name)
         for fault in faults:
             if fault["kind"] == "latency":
@@ -236,7 +246,6 @@ class Handler(BaseHTTPRequestHandler):
         status, code, message, response = self._handle(endpoint, match, url, fields,
                                                         parse_error, faults)
         entry["status"] = status
-        sim.record(entry)
         if any(f["kind"] == "drop" for f in faults):
             raise DropConnection()
         self._envelope(status, code, message, response)
