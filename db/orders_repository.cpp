@@ -1,0 +1,246 @@
+#include "db/orders_repository.hpp"
+
+#include <limits>
+#include <pqxx/pqxx>
+#include <stdexcept>
+
+#include "db/errors.hpp"
+#include "db/sql_values.hpp"
+#include "db/statements.hpp"
+
+namespace mg::db {
+namespace {
+
+// Timestamps leave the database as whole UNIX seconds (rounded down, as iamport shows them).
+#define MG_ORDER_COLUMNS                                                            \
+    "id, merchant_uid, name, amount, currency, status, client_secret, buyer_name, " \
+    "buyer_email, buyer_tel, buyer_addr, buyer_postcode, custom_data::text, "       \
+    "floor(extract(epoch FROM created_at))::bigint, floor(extract(epoch FROM updated_at))::bigint"
+
+constexpr std::string_view kInsertOrder = "mg_insert_order";
+constexpr std::string_view kInsertOrderSql =
+    "INSERT INTO orders (merchant_uid, name, amount, currency, client_secret, buyer_name, "
+    "buyer_email, buyer_tel, buyer_addr, buyer_postcode, custom_data) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) "
+    "ON CONFLICT (merchant_uid) DO NOTHING "
+    "RETURNING " MG_ORDER_COLUMNS;
+
+constexpr std::string_view kFindOrder = "mg_find_order";
+constexpr std::string_view kFindOrderSql =
+    "SELECT " MG_ORDER_COLUMNS " FROM orders WHERE merchant_uid = $1";
+
+constexpr std::string_view kFindOrderForUpdate = "mg_find_order_for_update";
+constexpr std::string_view kFindOrderForUpdateSql =
+    "SELECT " MG_ORDER_COLUMNS " FROM orders WHERE merchant_uid = $1 FOR UPDATE";
+
+// Two statements rather than one with "$1 IS NULL OR status = $1", so that each has a plan that
+// uses its index. Absent bounds are passed as NULL and widened with coalesce.
+constexpr std::string_view kListOrders = "mg_list_orders";
+constexpr std::string_view kListOrdersSql =
+    "SELECT " MG_ORDER_COLUMNS
+    " FROM orders "
+    "WHERE id < coalesce($1::bigint, 9223372036854775807) "
+    "AND created_at >= coalesce(to_timestamp($2::bigint), '-infinity') "
+    "AND created_at < coalesce(to_timestamp($3::bigint + 1), 'infinity') "
+    "ORDER BY id DESC LIMIT $4";
+
+constexpr std::string_view kListOrdersByStatus = "mg_list_orders_by_status";
+constexpr std::string_view kListOrdersByStatusSql =
+    "SELECT " MG_ORDER_COLUMNS
+    " FROM orders "
+    "WHERE status = $5 AND id < coalesce($1::bigint, 9223372036854775807) "
+    "AND created_at >= coalesce(to_timestamp($2::bigint), '-infinity') "
+    "AND created_at < coalesce(to_timestamp($3::bigint + 1), 'infinity') "
+    "ORDER BY id DESC LIMIT $4";
+
+constexpr std::string_view kAppendOrderEvent = "mg_append_order_event";
+constexpr std::string_view kAppendOrderEventSql =
+    "INSERT INTO order_events (order_id, from_status, to_status, cause, imp_uid, details) "
+    "VALUES ($1, $2, $3, $4, $5, $6::jsonb)";
+
+// One statement, so the status change and its event can't be separated.
+constexpr std::string_view kSetOrderStatus = "mg_set_order_status";
+constexpr std::string_view kSetOrderStatusSql =
+    "WITH changed AS ("
+    "  UPDATE orders SET status = $3, updated_at = now() WHERE id = $1 AND status = $2"
+    "  RETURNING id) "
+    "INSERT INTO order_events (order_id, from_status, to_status, cause, imp_uid, details) "
+    "SELECT id, $2, $3, $4, $5, $6::jsonb FROM changed RETURNING id";
+
+constexpr std::string_view kListOrderEvents = "mg_list_order_events";
+constexpr std::string_view kListOrderEventsSql =
+    "SELECT id, order_id, from_status, to_status, cause, imp_uid, details::text, "
+    "floor(extract(epoch FROM created_at))::bigint "
+    "FROM order_events WHERE order_id = $1 ORDER BY id";
+
+#undef MG_ORDER_COLUMNS
+
+std::string name_of(std::string_view statement) {
+    return std::string(statement);
+}
+
+domain::OrderStatus status_from(const pqxx::field& field) {
+    const auto text = field.as<std::string>();
+    if (auto status = domain::parse_order_status(text)) {
+        return *status;
+    }
+    // The CHECK constraint makes this unreachable unless a newer migration added a status.
+    throw std::runtime_error("unknown order status in database: " + text);
+}
+
+domain::EventCause cause_from(const pqxx::field& field) {
+    const auto text = field.as<std::string>();
+    for (auto cause : {domain::EventCause::api, domain::EventCause::webhook,
+                       domain::EventCause::reconciler, domain::EventCause::sync}) {
+        if (domain::to_string(cause) == text) {
+            return cause;
+        }
+    }
+    throw std::runtime_error("unknown order event cause in database: " + text);
+}
+
+domain::Order order_from(const pqxx::row& row) {
+    domain::Order order;
+    order.id = row[0].as<std::int64_t>();
+    order.merchant_uid = row[1].as<std::string>();
+    order.name = row[2].as<std::string>();
+    order.amount = row[3].as<domain::Amount>();
+    order.currency = row[4].as<std::string>();
+    order.status = status_from(row[5]);
+    order.client_secret = row[6].as<std::string>();
+    order.buyer.name = optional_field<std::string>(row[7]);
+    order.buyer.email = optional_field<std::string>(row[8]);
+    order.buyer.tel = optional_field<std::string>(row[9]);
+    order.buyer.addr = optional_field<std::string>(row[10]);
+    order.buyer.postcode = optional_field<std::string>(row[11]);
+    order.custom_data_json = optional_field<std::string>(row[12]);
+    order.created_at = row[13].as<domain::UnixSeconds>();
+    order.updated_at = row[14].as<domain::UnixSeconds>();
+    return order;
+}
+
+std::optional<std::string> text_of(const std::optional<domain::OrderStatus>& status) {
+    if (!status) {
+        return std::nullopt;
+    }
+    return std::string(domain::to_string(*status));
+}
+
+std::optional<std::string> text_of(const std::optional<std::int64_t>& number) {
+    if (!number) {
+        return std::nullopt;
+    }
+    return std::to_string(*number);
+}
+
+std::optional<domain::Order> find_with(pqxx::work& txn, std::string_view statement,
+                                       std::string_view merchant_uid) {
+    const auto result = txn.exec_prepared(name_of(statement), std::string(merchant_uid));
+    if (result.empty()) {
+        return std::nullopt;
+    }
+    return order_from(result[0]);
+}
+
+}  // namespace
+
+const std::vector<Statement>& order_statements() {
+    static const std::vector<Statement> statements = {
+        {kInsertOrder, kInsertOrderSql},
+        {kFindOrder, kFindOrderSql},
+        {kFindOrderForUpdate, kFindOrderForUpdateSql},
+        {kListOrders, kListOrdersSql},
+        {kListOrdersByStatus, kListOrdersByStatusSql},
+        {kAppendOrderEvent, kAppendOrderEventSql},
+        {kSetOrderStatus, kSetOrderStatusSql},
+        {kListOrderEvents, kListOrderEventsSql},
+    };
+    return statements;
+}
+
+domain::Order insert_order(pqxx::work& txn, const domain::NewOrder& order) {
+    const auto result = txn.exec_prepared(
+        name_of(kInsertOrder), order.merchant_uid, order.name, order.amount, order.currency,
+        order.client_secret, nullable(order.buyer.name), nullable(order.buyer.email),
+        nullable(order.buyer.tel), nullable(order.buyer.addr), nullable(order.buyer.postcode),
+        nullable(order.custom_data_json));
+    if (result.empty()) {
+        throw Conflict("orders_merchant_uid_key",
+                       "an order with merchant_uid '" + order.merchant_uid + "' already exists");
+    }
+    return order_from(result[0]);
+}
+
+std::optional<domain::Order> find_order(pqxx::work& txn, std::string_view merchant_uid) {
+    return find_with(txn, kFindOrder, merchant_uid);
+}
+
+std::optional<domain::Order> find_order_for_update(pqxx::work& txn, std::string_view merchant_uid) {
+    return find_with(txn, kFindOrderForUpdate, merchant_uid);
+}
+
+OrderPage list_orders(pqxx::work& txn, const OrderFilter& filter) {
+    if (filter.limit < 1) {
+        throw std::invalid_argument("list_orders: limit must be at least 1");
+    }
+    const auto before_id = text_of(filter.before_id);
+    const auto created_from = text_of(filter.created_from);
+    const auto created_to = text_of(filter.created_to);
+    // One more than asked, to learn whether another page exists.
+    const std::int64_t fetch = static_cast<std::int64_t>(filter.limit) + 1;
+    const auto result =
+        filter.status ? txn.exec_prepared(name_of(kListOrdersByStatus), nullable(before_id),
+                                          nullable(created_from), nullable(created_to), fetch,
+                                          std::string(domain::to_string(*filter.status)))
+                      : txn.exec_prepared(name_of(kListOrders), nullable(before_id),
+                                          nullable(created_from), nullable(created_to), fetch);
+    OrderPage page;
+    for (const auto& row : result) {
+        if (page.orders.size() == static_cast<std::size_t>(filter.limit)) {
+            page.next_before_id = page.orders.back().id;
+            break;
+        }
+        page.orders.push_back(order_from(row));
+    }
+    return page;
+}
+
+void append_order_event(pqxx::work& txn, const OrderEvent& event) {
+    const auto from = text_of(event.from);
+    txn.exec_prepared0(name_of(kAppendOrderEvent), event.order_id, nullable(from),
+                       std::string(domain::to_string(event.to)),
+                       std::string(domain::to_string(event.cause)), nullable(event.imp_uid),
+                       nullable(event.details_json));
+}
+
+bool set_order_status(pqxx::work& txn, std::int64_t order_id, domain::OrderStatus from,
+                      domain::OrderStatus to, domain::EventCause cause,
+                      const std::optional<std::string>& imp_uid,
+                      const std::optional<std::string>& details_json) {
+    const auto result =
+        txn.exec_prepared(name_of(kSetOrderStatus), order_id, std::string(domain::to_string(from)),
+                          std::string(domain::to_string(to)), std::string(domain::to_string(cause)),
+                          nullable(imp_uid), nullable(details_json));
+    return result.size() == 1;
+}
+
+std::vector<OrderEventRow> list_order_events(pqxx::work& txn, std::int64_t order_id) {
+    std::vector<OrderEventRow> events;
+    for (const auto& row : txn.exec_prepared(name_of(kListOrderEvents), order_id)) {
+        OrderEventRow event;
+        event.id = row[0].as<std::int64_t>();
+        event.order_id = row[1].as<std::int64_t>();
+        if (!row[2].is_null()) {
+            event.from = status_from(row[2]);
+        }
+        event.to = status_from(row[3]);
+        event.cause = cause_from(row[4]);
+        event.imp_uid = optional_field<std::string>(row[5]);
+        event.details_json = optional_field<std::string>(row[6]);
+        event.created_at = row[7].as<domain::UnixSeconds>();
+        events.push_back(std::move(event));
+    }
+    return events;
+}
+
+}  // namespace mg::db

@@ -1,0 +1,26 @@
+// Conversions between C++ values and statement parameters / result fields that libpqxx 6.4
+// does not provide itself (it has no parameter conversion for std::optional or string_view).
+#pragma once
+
+#include <optional>
+#include <pqxx/field>
+#include <string>
+#include <string_view>
+
+namespace mg::db {
+
+// A text parameter that is SQL NULL when `value` is empty. The pointer refers into `value`,
+// which must outlive the statement call.
+inline const char* nullable(const std::optional<std::string>& value) {
+    return value ? value->c_str() : nullptr;
+}
+
+template <class T>
+std::optional<T> optional_field(const pqxx::field& field) {
+    if (field.is_null()) {
+        return std::nullopt;
+    }
+    return field.as<T>();
+}
+
+}  // namespace mg::db

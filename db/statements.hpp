@@ -1,0 +1,28 @@
+// Every SQL statement of the service is a named constant in one of the repository files and is
+// registered here, so that each connection prepares all of them once when it opens.
+#pragma once
+
+#include <pqxx/connection>
+#include <string_view>
+#include <vector>
+
+namespace mg::db {
+
+struct Statement {
+    std::string_view name;
+    std::string_view sql;
+};
+
+// The statements of each repository (defined next to their SQL).
+const std::vector<Statement>& order_statements();
+const std::vector<Statement>& api_key_statements();
+const std::vector<Statement>& idempotency_statements();
+
+// All of the above.
+const std::vector<Statement>& all_statements();
+
+// Registers every statement of all_statements() on `conn` (pqxx sends each to the server the
+// first time it is executed, and again after a reconnect).
+void prepare_statements(pqxx::connection& conn);
+
+}  // namespace mg::db
