@@ -1,0 +1,93 @@
+"""Control endpoints: faults, clock, token expiry, checkout payments, webhooks (JSON and form)."""
+
+import json
+import time
+import unittest
+import urllib.parse
+
+from sim_testing import Sim, WebhookReceiver
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+class Control(unittest.TestCase):
+    def setUp(self):
+        self.receiver = WebhookReceiver()
+
+    def tearDown(self):
+        self.receiver.close()
+
+    def test_webhooks_json_on_issue_deposit_and_cancel(self):
+        sim = Sim()
+        try:
+            token = sim.token()
+            body = {"merchant_uid": "w1", "amount": 500, "vbank_code": "004",
+                    "vbank_due": int(time.time()) + 3600, "channel_key": "ck",
+                    "notice_url": [self.receiver.url]}
+            _, answer = sim.call("POST", "/vbanks", body, token)
+            imp_uid = answer["response"]["imp_uid"]
+            sim.call("POST", "/__sim/deposit", {"imp_uid": imp_uid})
+            sim.call("POST", "/payments/cancel",
+                     {"imp_uid": imp_uid, "enable_webhook": True, "refund_holder": "h",
+                      "refund_bank": "004", "refund_account": "1"}, token)
+            self.assertTrue(wait_for(lambda: len(self.receiver.received) == 3))
+            bodies = [json.loads(raw) for _, raw in self.receiver.received]
+            self.assertEqual([b["status"] for b in bodies], ["ready", "paid", "cancelled"])
+            self.assertTrue(all(b["imp_uid"] == imp_uid for b in bodies))
+            self.assertIn("cancellation_id", bodies[2])
+            _, log = sim.call("GET", "/__sim/webhooks")
+            self.assertEqual(len(log["deliveries"]), 3)
+            self.assertEqual(log["deliveries"][0]["http_status"], 200)
+        finally:
+            self.assertEqual(sim.stop(), 0)
+
+    def test_webhooks_form_for_checkout_payment(self):
+        sim = Sim("--webhook-format", "form")
+        try:
+            sim.call("POST", "/__sim/payments", {"merchant_uid": "f1", "amount": 123,
+                                                  "notice_url": [self.receiver.url]})
+            self.assertTrue(wait_for(lambda: len(self.receiver.received) == 1))
+            content_type, raw = self.receiver.received[0]
+            self.assertEqual(content_type, "application/x-www-form-urlencoded")
+            fields = dict(urllib.parse.parse_qsl(raw.decode()))
+            self.assertEqual(fields["status"], "paid")
+            self.assertEqual(fields["merchant_uid"], "f1")
+        finally:
+            sim.stop()
+
+    def test_faults_clock_and_token_expiry(self):
+        sim = Sim()
+        try:
+            token = sim.token()
+            sim.call("POST", "/__sim/faults", {"endpoint": "GET /payments/{imp_uid}",
+                                               "kind": "http_error", "status": 503, "count": 2})
+            self.assertEqual(sim.call("GET", "/payments/x", token=token)[0], 503)
+            self.assertEqual(sim.call("GET", "/payments/x", token=token)[0], 503)
+            self.assertEqual(sim.call("GET", "/payments/x", token=token)[0], 404)
+            sim.call("POST", "/__sim/faults", {"endpoint": "*", "kind": "code", "code": 7,
+                                               "message": "m"})
+            status, answer = sim.call("GET", "/payments/x", token=token)
+            self.assertEqual((status, answer["code"], answer["message"]), (200, 7, "m"))
+            sim.call("POST", "/__sim/tokens/expire", {})
+            self.assertEqual(sim.call("GET", "/payments/x", token=token)[0], 401)
+            self.assertNotEqual(sim.token(), token)
+            _, clock = sim.call("POST", "/__sim/clock", {"offset_seconds": -3600})
+            self.assertLess(abs(clock["now"] - (time.time() - 3600)), 5)
+            started = time.time()
+            sim.call("POST", "/__sim/faults", {"endpoint": "POST /users/getToken",
+                                               "kind": "latency", "latency_ms": 300})
+            sim.token()
+            self.assertGreaterEqual(time.time() - started, 0.3)
+        finally:
+            sim.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
