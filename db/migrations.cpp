@@ -9,7 +9,6 @@
 #include <pqxx/nontransaction>
 #include <pqxx/pqxx>
 #include <pqxx/transaction>
-#include <regex>
 #include <sstream>
 
 #include "db/embedded_migration_files.hpp"
@@ -63,16 +62,31 @@ std::string sha256_hex(std::string_view data) {
     return hex;
 }
 
+// NNNN_name.sql: four digits, an underscore, a name of [a-z0-9_]+, ".sql".
+bool is_migration_file_name(std::string_view file_name) {
+    constexpr std::string_view kSuffix = ".sql";
+    if (file_name.size() < 4 + 1 + 1 + kSuffix.size() ||
+        file_name.substr(file_name.size() - kSuffix.size()) != kSuffix || file_name[4] != '_') {
+        return false;
+    }
+    const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+    const auto is_name_char = [&](char c) {
+        return (c >= 'a' && c <= 'z') || is_digit(c) || c == '_';
+    };
+    const auto digits = file_name.substr(0, 4);
+    const auto name = file_name.substr(5, file_name.size() - 5 - kSuffix.size());
+    return std::all_of(digits.begin(), digits.end(), is_digit) &&
+           std::all_of(name.begin(), name.end(), is_name_char);
+}
+
 Migration parse_migration(const std::string& file_name, std::string sql) {
-    static const std::regex kFileName(R"(^([0-9]{4})_([a-z0-9_]+)\.sql$)");
-    std::smatch match;
-    if (!std::regex_match(file_name, match, kFileName)) {
+    if (!is_migration_file_name(file_name)) {
         throw MigrationError("bad migration file name '" + file_name +
                              "': expected NNNN_name.sql (four digits, name of a-z 0-9 _)");
     }
     Migration migration;
-    migration.version = std::stoi(match[1].str());
-    migration.name = match[2].str();
+    migration.version = std::stoi(file_name.substr(0, 4));
+    migration.name = file_name.substr(5, file_name.size() - 5 - 4);
     migration.sql = std::move(sql);
     if (migration.version < 1) {
         throw MigrationError("bad migration file name '" + file_name + "': versions start at 0001");

@@ -41,6 +41,8 @@ ConnectionPool::ConnectionPool(std::string conninfo, std::size_t size)
     if (size_ == 0) {
         throw std::invalid_argument("connection pool size must be at least 1");
     }
+    // give_back() must not throw, so the idle list never needs to grow there.
+    idle_.reserve(size_);
 }
 
 ConnectionPool::~ConnectionPool() = default;
