@@ -125,7 +125,7 @@ TEST(ConnectionPool, SurvivesTerminatedIdleConnections) {
 TEST(ConnectionPool, ConnectionBrokenWhileLeasedIsReplaced) {
     mg::test::TestDatabase db;
     ConnectionPool pool(db.url(), 1);
-    LibpqxxBrokenConnectionLeakAllowed known_library_leak;
+    [[maybe_unused]] LibpqxxBrokenConnectionLeakAllowed known_library_leak;
     EXPECT_THROW(with_transaction(pool, 1s,
                                   [&](pqxx::work& txn) {
                                       terminate_backends_of(db.url(), db.name());
