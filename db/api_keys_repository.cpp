@@ -8,29 +8,27 @@
 namespace mg::db {
 namespace {
 
-constexpr std::string_view kInsertApiKey = "mg_insert_api_key";
-// The scopes travel as one text value split on commas, which avoids hand-quoting an array
-// literal; scope names never contain commas (the CHECK constraint admits three known words).
-constexpr std::string_view kInsertApiKeySql =
+constexpr Statement kInsertApiKey{
+    "mg_insert_api_key",
     "INSERT INTO api_keys (name, key_hash, scopes) "
     "VALUES ($1, $2, coalesce(string_to_array(nullif($3, ''), ','), '{}')) "
     "ON CONFLICT (name) WHERE revoked_at IS NULL DO NOTHING "
-    "RETURNING id";
+    "RETURNING id"};
 
-constexpr std::string_view kFindActiveApiKeyByHash = "mg_find_active_api_key_by_hash";
-constexpr std::string_view kFindActiveApiKeyByHashSql =
+constexpr Statement kFindActiveApiKeyByHash{
+    "mg_find_active_api_key_by_hash",
     "SELECT id, name, array_to_string(scopes, ','), "
     "floor(extract(epoch FROM created_at))::bigint "
-    "FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL";
+    "FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"};
 
-constexpr std::string_view kRevokeApiKey = "mg_revoke_api_key";
-constexpr std::string_view kRevokeApiKeySql =
-    "UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL";
+constexpr Statement kRevokeApiKey{
+    "mg_revoke_api_key",
+    "UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL"};
 
-constexpr std::string_view kTouchApiKey = "mg_touch_api_key";
-constexpr std::string_view kTouchApiKeySql =
+constexpr Statement kTouchApiKey{
+    "mg_touch_api_key",
     "UPDATE api_keys SET last_used_at = now() WHERE id = $1 "
-    "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')";
+    "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"};
 
 std::vector<std::string> split_scopes(const std::string& joined) {
     std::vector<std::string> scopes;
@@ -50,10 +48,10 @@ std::vector<std::string> split_scopes(const std::string& joined) {
 
 const std::vector<Statement>& api_key_statements() {
     static const std::vector<Statement> statements = {
-        {kInsertApiKey, kInsertApiKeySql},
-        {kFindActiveApiKeyByHash, kFindActiveApiKeyByHashSql},
-        {kRevokeApiKey, kRevokeApiKeySql},
-        {kTouchApiKey, kTouchApiKeySql},
+        kInsertApiKey,
+        kFindActiveApiKeyByHash,
+        kRevokeApiKey,
+        kTouchApiKey,
     };
     return statements;
 }
@@ -70,8 +68,8 @@ std::int64_t insert_api_key(pqxx::work& txn, std::string_view name, std::string_
         }
         joined += scope;
     }
-    const auto result = txn.exec_prepared(std::string(kInsertApiKey), std::string(name),
-                                          std::string(key_hash_hex), joined);
+    const auto result =
+        exec_statement(txn, kInsertApiKey, std::string(name), std::string(key_hash_hex), joined);
     if (result.empty()) {
         throw Conflict("api_keys_active_name_key",
                        "an active API key named '" + std::string(name) + "' already exists");
@@ -81,8 +79,7 @@ std::int64_t insert_api_key(pqxx::work& txn, std::string_view name, std::string_
 
 std::optional<ApiKeyRecord> find_active_api_key_by_hash(pqxx::work& txn,
                                                         std::string_view hash_hex) {
-    const auto result =
-        txn.exec_prepared(std::string(kFindActiveApiKeyByHash), std::string(hash_hex));
+    const auto result = exec_statement(txn, kFindActiveApiKeyByHash, std::string(hash_hex));
     if (result.empty()) {
         return std::nullopt;
     }
@@ -96,12 +93,11 @@ std::optional<ApiKeyRecord> find_active_api_key_by_hash(pqxx::work& txn,
 }
 
 int revoke_api_key(pqxx::work& txn, std::string_view name) {
-    return static_cast<int>(
-        txn.exec_prepared(std::string(kRevokeApiKey), std::string(name)).affected_rows());
+    return static_cast<int>(exec_statement(txn, kRevokeApiKey, std::string(name)).affected_rows());
 }
 
 void touch_api_key(pqxx::work& txn, std::int64_t id) {
-    txn.exec_prepared(std::string(kTouchApiKey), id);
+    exec_statement(txn, kTouchApiKey, id);
 }
 
 }  // namespace mg::db

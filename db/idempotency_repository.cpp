@@ -10,47 +10,44 @@ namespace {
 
 // ON CONFLICT DO NOTHING waits for a concurrent inserter of the same key to finish, so when it
 // returns no row, the existing row is committed and the locking SELECT below can see it.
-constexpr std::string_view kInsertIdempotencyKey = "mg_insert_idempotency_key";
-constexpr std::string_view kInsertIdempotencyKeySql =
+constexpr Statement kInsertIdempotencyKey{
+    "mg_insert_idempotency_key",
     "INSERT INTO idempotency_keys (scope, key, request_hash, state, locked_until) "
     "VALUES ($1, $2, $3, 'running', now() + $4::bigint * interval '1 second') "
-    "ON CONFLICT (scope, key) DO NOTHING RETURNING 1";
+    "ON CONFLICT (scope, key) DO NOTHING RETURNING 1"};
 
-constexpr std::string_view kLockIdempotencyKey = "mg_lock_idempotency_key";
-constexpr std::string_view kLockIdempotencyKeySql =
+constexpr Statement kLockIdempotencyKey{
+    "mg_lock_idempotency_key",
     "SELECT request_hash, state, response_status, response_body, response_content_type, "
     "created_at < now() - $3::bigint * interval '1 second' AS expired, "
     "locked_until IS NULL OR locked_until <= now() AS lock_expired "
-    "FROM idempotency_keys WHERE scope = $1 AND key = $2 FOR UPDATE";
+    "FROM idempotency_keys WHERE scope = $1 AND key = $2 FOR UPDATE"};
 
 // Used both for an expired record (a new request under an old key) and for taking over a
 // running record whose holder died.
-constexpr std::string_view kReclaimIdempotencyKey = "mg_reclaim_idempotency_key";
-constexpr std::string_view kReclaimIdempotencyKeySql =
+constexpr Statement kReclaimIdempotencyKey{
+    "mg_reclaim_idempotency_key",
     "UPDATE idempotency_keys SET request_hash = $3, state = 'running', response_status = NULL, "
     "response_body = NULL, response_content_type = NULL, created_at = now(), "
     "completed_at = NULL, locked_until = now() + $4::bigint * interval '1 second' "
-    "WHERE scope = $1 AND key = $2";
+    "WHERE scope = $1 AND key = $2"};
 
-constexpr std::string_view kCompleteIdempotencyKey = "mg_complete_idempotency_key";
-constexpr std::string_view kCompleteIdempotencyKeySql =
+constexpr Statement kCompleteIdempotencyKey{
+    "mg_complete_idempotency_key",
     "UPDATE idempotency_keys SET state = 'completed', response_status = $3, response_body = $4, "
     "response_content_type = $5, completed_at = now(), locked_until = NULL "
-    "WHERE scope = $1 AND key = $2 AND state = 'running'";
+    "WHERE scope = $1 AND key = $2 AND state = 'running'"};
 
-constexpr std::string_view kReleaseIdempotencyKey = "mg_release_idempotency_key";
-constexpr std::string_view kReleaseIdempotencyKeySql =
-    "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'running'";
+constexpr Statement kReleaseIdempotencyKey{
+    "mg_release_idempotency_key",
+    "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'running'"};
 
 }  // namespace
 
 const std::vector<Statement>& idempotency_statements() {
     static const std::vector<Statement> statements = {
-        {kInsertIdempotencyKey, kInsertIdempotencyKeySql},
-        {kLockIdempotencyKey, kLockIdempotencyKeySql},
-        {kReclaimIdempotencyKey, kReclaimIdempotencyKeySql},
-        {kCompleteIdempotencyKey, kCompleteIdempotencyKeySql},
-        {kReleaseIdempotencyKey, kReleaseIdempotencyKeySql},
+        kInsertIdempotencyKey,   kLockIdempotencyKey,    kReclaimIdempotencyKey,
+        kCompleteIdempotencyKey, kReleaseIdempotencyKey,
     };
     return statements;
 }
@@ -66,13 +63,13 @@ IdempotencyClaim claim_idempotency_key(pqxx::work& txn, std::string_view scope,
     // insert is tried again. Each round either returns or observed such a release, so a few
     // rounds suffice in practice; the bound only guards against a pathological livelock.
     for (int attempt = 0; attempt < 100; ++attempt) {
-        if (!txn.exec_prepared(std::string(kInsertIdempotencyKey), scope_text, key_text, hash_text,
-                               static_cast<std::int64_t>(lock_timeout.count()))
+        if (!exec_statement(txn, kInsertIdempotencyKey, scope_text, key_text, hash_text,
+                            static_cast<std::int64_t>(lock_timeout.count()))
                  .empty()) {
             return {IdempotencyClaim::Outcome::claimed, std::nullopt};
         }
-        const auto existing = txn.exec_prepared(std::string(kLockIdempotencyKey), scope_text,
-                                                key_text, static_cast<std::int64_t>(ttl.count()));
+        const auto existing = exec_statement(txn, kLockIdempotencyKey, scope_text, key_text,
+                                             static_cast<std::int64_t>(ttl.count()));
         if (existing.empty()) {
             continue;
         }
@@ -81,8 +78,8 @@ IdempotencyClaim claim_idempotency_key(pqxx::work& txn, std::string_view scope,
         const bool completed = row["state"].as<std::string>() == "completed";
         const bool same_request = row["request_hash"].as<std::string>() == hash_text;
         if (expired || (!completed && same_request && row["lock_expired"].as<bool>())) {
-            txn.exec_prepared0(std::string(kReclaimIdempotencyKey), scope_text, key_text, hash_text,
-                               static_cast<std::int64_t>(lock_timeout.count()));
+            exec_statement(txn, kReclaimIdempotencyKey, scope_text, key_text, hash_text,
+                           static_cast<std::int64_t>(lock_timeout.count()));
             return {IdempotencyClaim::Outcome::claimed, std::nullopt};
         }
         if (!same_request) {
@@ -106,12 +103,12 @@ IdempotencyClaim claim_idempotency_key(pqxx::work& txn, std::string_view scope,
 
 void complete_idempotency_key(pqxx::work& txn, std::string_view scope, std::string_view key,
                               int status, std::string_view body, std::string_view content_type) {
-    txn.exec_prepared(std::string(kCompleteIdempotencyKey), std::string(scope), std::string(key),
-                      status, std::string(body), std::string(content_type));
+    exec_statement(txn, kCompleteIdempotencyKey, std::string(scope), std::string(key), status,
+                   std::string(body), std::string(content_type));
 }
 
 void release_idempotency_key(pqxx::work& txn, std::string_view scope, std::string_view key) {
-    txn.exec_prepared(std::string(kReleaseIdempotencyKey), std::string(scope), std::string(key));
+    exec_statement(txn, kReleaseIdempotencyKey, std::string(scope), std::string(key));
 }
 
 }  // namespace mg::db

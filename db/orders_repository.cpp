@@ -17,67 +17,61 @@ namespace {
     "buyer_email, buyer_tel, buyer_addr, buyer_postcode, custom_data::text, "       \
     "floor(extract(epoch FROM created_at))::bigint, floor(extract(epoch FROM updated_at))::bigint"
 
-constexpr std::string_view kInsertOrder = "mg_insert_order";
-constexpr std::string_view kInsertOrderSql =
+constexpr Statement kInsertOrder{
+    "mg_insert_order",
     "INSERT INTO orders (merchant_uid, name, amount, currency, client_secret, buyer_name, "
     "buyer_email, buyer_tel, buyer_addr, buyer_postcode, custom_data) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) "
     "ON CONFLICT (merchant_uid) DO NOTHING "
-    "RETURNING " MG_ORDER_COLUMNS;
+    "RETURNING " MG_ORDER_COLUMNS};
 
-constexpr std::string_view kFindOrder = "mg_find_order";
-constexpr std::string_view kFindOrderSql =
-    "SELECT " MG_ORDER_COLUMNS " FROM orders WHERE merchant_uid = $1";
+constexpr Statement kFindOrder{"mg_find_order",
+                               "SELECT " MG_ORDER_COLUMNS " FROM orders WHERE merchant_uid = $1"};
 
-constexpr std::string_view kFindOrderForUpdate = "mg_find_order_for_update";
-constexpr std::string_view kFindOrderForUpdateSql =
-    "SELECT " MG_ORDER_COLUMNS " FROM orders WHERE merchant_uid = $1 FOR UPDATE";
+constexpr Statement kFindOrderForUpdate{"mg_find_order_for_update",
+                                        "SELECT " MG_ORDER_COLUMNS
+                                        " FROM orders WHERE merchant_uid = $1 FOR UPDATE"};
 
 // Two statements rather than one with "$1 IS NULL OR status = $1", so that each has a plan that
 // uses its index. Absent bounds are passed as NULL and widened with coalesce.
-constexpr std::string_view kListOrders = "mg_list_orders";
-constexpr std::string_view kListOrdersSql =
-    "SELECT " MG_ORDER_COLUMNS
-    " FROM orders "
-    "WHERE id < coalesce($1::bigint, 9223372036854775807) "
-    "AND created_at >= coalesce(to_timestamp($2::bigint), '-infinity') "
-    "AND created_at < coalesce(to_timestamp($3::bigint + 1), 'infinity') "
-    "ORDER BY id DESC LIMIT $4";
+constexpr Statement kListOrders{
+    "mg_list_orders", "SELECT " MG_ORDER_COLUMNS
+                      " FROM orders "
+                      "WHERE id < coalesce($1::bigint, 9223372036854775807) "
+                      "AND created_at >= coalesce(to_timestamp($2::bigint), '-infinity') "
+                      "AND created_at < coalesce(to_timestamp($3::bigint + 1), 'infinity') "
+                      "ORDER BY id DESC LIMIT $4"};
 
-constexpr std::string_view kListOrdersByStatus = "mg_list_orders_by_status";
-constexpr std::string_view kListOrdersByStatusSql =
+constexpr Statement kListOrdersByStatus{
+    "mg_list_orders_by_status",
     "SELECT " MG_ORDER_COLUMNS
     " FROM orders "
     "WHERE status = $5 AND id < coalesce($1::bigint, 9223372036854775807) "
     "AND created_at >= coalesce(to_timestamp($2::bigint), '-infinity') "
     "AND created_at < coalesce(to_timestamp($3::bigint + 1), 'infinity') "
-    "ORDER BY id DESC LIMIT $4";
+    "ORDER BY id DESC LIMIT $4"};
 
-constexpr std::string_view kAppendOrderEvent = "mg_append_order_event";
-constexpr std::string_view kAppendOrderEventSql =
+constexpr Statement kAppendOrderEvent{
+    "mg_append_order_event",
     "INSERT INTO order_events (order_id, from_status, to_status, cause, imp_uid, details) "
-    "VALUES ($1, $2, $3, $4, $5, $6::jsonb)";
+    "VALUES ($1, $2, $3, $4, $5, $6::jsonb)"};
 
 // One statement, so the status change and its event can't be separated.
-constexpr std::string_view kSetOrderStatus = "mg_set_order_status";
-constexpr std::string_view kSetOrderStatusSql =
+constexpr Statement kSetOrderStatus{
+    "mg_set_order_status",
     "WITH changed AS ("
     "  UPDATE orders SET status = $3, updated_at = now() WHERE id = $1 AND status = $2"
     "  RETURNING id) "
     "INSERT INTO order_events (order_id, from_status, to_status, cause, imp_uid, details) "
-    "SELECT id, $2, $3, $4, $5, $6::jsonb FROM changed RETURNING id";
+    "SELECT id, $2, $3, $4, $5, $6::jsonb FROM changed RETURNING id"};
 
-constexpr std::string_view kListOrderEvents = "mg_list_order_events";
-constexpr std::string_view kListOrderEventsSql =
+constexpr Statement kListOrderEvents{
+    "mg_list_order_events",
     "SELECT id, order_id, from_status, to_status, cause, imp_uid, details::text, "
     "floor(extract(epoch FROM created_at))::bigint "
-    "FROM order_events WHERE order_id = $1 ORDER BY id";
+    "FROM order_events WHERE order_id = $1 ORDER BY id"};
 
 #undef MG_ORDER_COLUMNS
-
-std::string name_of(std::string_view statement) {
-    return std::string(statement);
-}
 
 domain::OrderStatus status_from(const pqxx::field& field) {
     const auto text = field.as<std::string>();
@@ -133,9 +127,9 @@ std::optional<std::string> text_of(const std::optional<std::int64_t>& number) {
     return std::to_string(*number);
 }
 
-std::optional<domain::Order> find_with(pqxx::work& txn, std::string_view statement,
+std::optional<domain::Order> find_with(pqxx::work& txn, const Statement& statement,
                                        std::string_view merchant_uid) {
-    const auto result = txn.exec_prepared(name_of(statement), std::string(merchant_uid));
+    const auto result = exec_statement(txn, statement, std::string(merchant_uid));
     if (result.empty()) {
         return std::nullopt;
     }
@@ -146,21 +140,15 @@ std::optional<domain::Order> find_with(pqxx::work& txn, std::string_view stateme
 
 const std::vector<Statement>& order_statements() {
     static const std::vector<Statement> statements = {
-        {kInsertOrder, kInsertOrderSql},
-        {kFindOrder, kFindOrderSql},
-        {kFindOrderForUpdate, kFindOrderForUpdateSql},
-        {kListOrders, kListOrdersSql},
-        {kListOrdersByStatus, kListOrdersByStatusSql},
-        {kAppendOrderEvent, kAppendOrderEventSql},
-        {kSetOrderStatus, kSetOrderStatusSql},
-        {kListOrderEvents, kListOrderEventsSql},
+        kInsertOrder,        kFindOrder,        kFindOrderForUpdate, kListOrders,
+        kListOrdersByStatus, kAppendOrderEvent, kSetOrderStatus,     kListOrderEvents,
     };
     return statements;
 }
 
 domain::Order insert_order(pqxx::work& txn, const domain::NewOrder& order) {
-    const auto result = txn.exec_prepared(
-        name_of(kInsertOrder), order.merchant_uid, order.name, order.amount, order.currency,
+    const auto result = exec_statement(
+        txn, kInsertOrder, order.merchant_uid, order.name, order.amount, order.currency,
         order.client_secret, nullable(order.buyer.name), nullable(order.buyer.email),
         nullable(order.buyer.tel), nullable(order.buyer.addr), nullable(order.buyer.postcode),
         nullable(order.custom_data_json));
@@ -188,12 +176,12 @@ OrderPage list_orders(pqxx::work& txn, const OrderFilter& filter) {
     const auto created_to = text_of(filter.created_to);
     // One more than asked, to learn whether another page exists.
     const std::int64_t fetch = static_cast<std::int64_t>(filter.limit) + 1;
-    const auto result =
-        filter.status ? txn.exec_prepared(name_of(kListOrdersByStatus), nullable(before_id),
-                                          nullable(created_from), nullable(created_to), fetch,
-                                          std::string(domain::to_string(*filter.status)))
-                      : txn.exec_prepared(name_of(kListOrders), nullable(before_id),
-                                          nullable(created_from), nullable(created_to), fetch);
+    const auto result = filter.status
+                            ? exec_statement(txn, kListOrdersByStatus, nullable(before_id),
+                                             nullable(created_from), nullable(created_to), fetch,
+                                             std::string(domain::to_string(*filter.status)))
+                            : exec_statement(txn, kListOrders, nullable(before_id),
+                                             nullable(created_from), nullable(created_to), fetch);
     OrderPage page;
     for (const auto& row : result) {
         if (page.orders.size() == static_cast<std::size_t>(filter.limit)) {
@@ -207,10 +195,10 @@ OrderPage list_orders(pqxx::work& txn, const OrderFilter& filter) {
 
 void append_order_event(pqxx::work& txn, const OrderEvent& event) {
     const auto from = text_of(event.from);
-    txn.exec_prepared0(name_of(kAppendOrderEvent), event.order_id, nullable(from),
-                       std::string(domain::to_string(event.to)),
-                       std::string(domain::to_string(event.cause)), nullable(event.imp_uid),
-                       nullable(event.details_json));
+    exec_statement(txn, kAppendOrderEvent, event.order_id, nullable(from),
+                   std::string(domain::to_string(event.to)),
+                   std::string(domain::to_string(event.cause)), nullable(event.imp_uid),
+                   nullable(event.details_json));
 }
 
 bool set_order_status(pqxx::work& txn, std::int64_t order_id, domain::OrderStatus from,
@@ -218,15 +206,15 @@ bool set_order_status(pqxx::work& txn, std::int64_t order_id, domain::OrderStatu
                       const std::optional<std::string>& imp_uid,
                       const std::optional<std::string>& details_json) {
     const auto result =
-        txn.exec_prepared(name_of(kSetOrderStatus), order_id, std::string(domain::to_string(from)),
-                          std::string(domain::to_string(to)), std::string(domain::to_string(cause)),
-                          nullable(imp_uid), nullable(details_json));
+        exec_statement(txn, kSetOrderStatus, order_id, std::string(domain::to_string(from)),
+                       std::string(domain::to_string(to)), std::string(domain::to_string(cause)),
+                       nullable(imp_uid), nullable(details_json));
     return result.size() == 1;
 }
 
 std::vector<OrderEventRow> list_order_events(pqxx::work& txn, std::int64_t order_id) {
     std::vector<OrderEventRow> events;
-    for (const auto& row : txn.exec_prepared(name_of(kListOrderEvents), order_id)) {
+    for (const auto& row : exec_statement(txn, kListOrderEvents, order_id)) {
         OrderEventRow event;
         event.id = row[0].as<std::int64_t>();
         event.order_id = row[1].as<std::int64_t>();

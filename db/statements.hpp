@@ -3,7 +3,11 @@
 #pragma once
 
 #include <pqxx/connection>
+#include <pqxx/result>
+#include <pqxx/transaction>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace mg::db {
@@ -24,5 +28,15 @@ const std::vector<Statement>& all_statements();
 // Registers every statement of all_statements() on `conn` (pqxx sends each to the server the
 // first time it is executed, and again after a reconnect).
 void prepare_statements(pqxx::connection& conn);
+
+// Runs `statement` as a prepared statement. Registering it first is only a map lookup when the
+// connection already has it (pooled connections register every statement when they open); it
+// makes the repositories work on any connection, e.g. a command-line tool's one-off connection.
+template <class... Args>
+pqxx::result exec_statement(pqxx::work& txn, const Statement& statement, Args&&... args) {
+    const std::string name(statement.name);
+    txn.conn().prepare(name, std::string(statement.sql));
+    return txn.exec_prepared(name, std::forward<Args>(args)...);
+}
 
 }  // namespace mg::db

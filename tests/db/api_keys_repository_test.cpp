@@ -98,3 +98,19 @@ TEST_F(ApiKeysRepository, TouchRecordsLastUse) {
 
 }  // namespace
 }  // namespace mg::db::test
+
+namespace mg::db::test {
+namespace {
+
+TEST_F(ApiKeysRepository, WorksOnAConnectionOutsideThePool) {
+    // As the command-line tool does: a one-off connection nobody prepared statements on.
+    pqxx::connection connection(url());
+    pqxx::work txn(connection);
+    insert_api_key(txn, "cli", hash_of('d'), {"read"});
+    EXPECT_TRUE(find_active_api_key_by_hash(txn, hash_of('d')));
+    EXPECT_EQ(revoke_api_key(txn, "cli"), 1);
+    txn.commit();
+}
+
+}  // namespace
+}  // namespace mg::db::test
