@@ -1,6 +1,8 @@
 // Heavy third-party headers, compiled once and shared by every target (see CMakeLists.txt).
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ssl.hpp>
@@ -9,8 +11,6 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 #include <boost/url.hpp>
-#include <spdlog/spdlog.h>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>

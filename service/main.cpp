@@ -1,3 +1,5 @@
 #include "service/app/cli.hpp"
 
-int main(int argc, char** argv) { return mg::app::run_cli(argc, argv); }
+int main(int argc, char** argv) {
+    return mg::app::run_cli(argc, argv);
+}

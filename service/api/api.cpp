@@ -203,8 +203,8 @@ asio::awaitable<Caller> Api::authenticate(http::RequestContext& ctx, const Acces
     const auto secret = ctx.header("X-Client-Secret");
     if (!secret.empty()) {
         if (!access.browser_allowed) {
-            throw HttpError(Status::forbidden, "api_key_required",
-                            "this route needs the storefront's API key");
+            // A client secret is not a credential for this route: as if no key were sent.
+            throw unauthorized("api_key_required", "this route needs the storefront's API key");
         }
         Caller browser;
         browser.kind = Caller::Kind::browser;
@@ -233,22 +233,23 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
         work.commit();
         return result;
     });
-    switch (claim.state) {
-        case db::IdempotencyClaim::State::replay: {
-            http::Response replay{static_cast<Status>(claim.response_status), request.version()};
-            replay.set(http::beast_http::field::content_type, claim.response_content_type);
+    switch (claim.outcome) {
+        case db::IdempotencyClaim::Outcome::replay: {
+            const auto& stored = *claim.response;
+            http::Response replay{static_cast<Status>(stored.status), request.version()};
+            replay.set(http::beast_http::field::content_type, stored.content_type);
             replay.set("Idempotent-Replayed", "true");
-            replay.body() = claim.response_body;
+            replay.body() = stored.body;
             replay.prepare_payload();
             co_return replay;
         }
-        case db::IdempotencyClaim::State::mismatch:
+        case db::IdempotencyClaim::Outcome::mismatch:
             throw HttpError(Status::unprocessable_entity, "idempotency_key_reused",
                             "this Idempotency-Key was used with another request");
-        case db::IdempotencyClaim::State::in_progress:
+        case db::IdempotencyClaim::Outcome::in_progress:
             throw http::conflict("idempotency_in_progress",
                                  "a request with this Idempotency-Key is still running");
-        case db::IdempotencyClaim::State::claimed:
+        case db::IdempotencyClaim::Outcome::claimed:
             break;
     }
 

@@ -136,6 +136,10 @@ void append_json_string(std::string& out, std::string_view text) {
     out += '"';
 }
 
+std::unique_ptr<spdlog::formatter> make_formatter(Format format) {
+    return std::make_unique<LineFormatter>(format);
+}
+
 void setup(spdlog::level::level_enum level, Format format) {
     g_format = format;
     auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();

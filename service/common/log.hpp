@@ -7,9 +7,11 @@
 #pragma once
 
 #include <spdlog/common.h>
+#include <spdlog/formatter.h>
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -39,6 +41,8 @@ using Fields = std::initializer_list<Field>;
 // Installs the process-wide logger writing to stderr. Plain `spdlog::info("…")` calls from
 // anywhere end up in the same format.
 void setup(spdlog::level::level_enum level, Format format);
+// The line formatter setup() installs; for extra sinks (tests capturing the log).
+std::unique_ptr<spdlog::formatter> make_formatter(Format format);
 
 // Parses LOG_LEVEL / LOG_FORMAT values; nullopt-like false on an unknown name.
 bool parse_level(std::string_view text, spdlog::level::level_enum& out);

@@ -1,5 +1,6 @@
 #include "service/http/router.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace mg::http {
@@ -92,7 +93,7 @@ Router::Result Router::match(Verb method, std::string_view path) const {
     if (!split_path(path, parts)) {
         return NoRoute{};
     }
-    std::string allow;
+    std::vector<std::string_view> allowed;
     for (const auto& route : routes_) {
         if (route.segments.size() != parts.size()) {
             continue;
@@ -118,13 +119,18 @@ Router::Result Router::match(Verb method, std::string_view path) const {
         if (route.method == method) {
             return Match{&route.handler, &route.pattern, std::move(params)};
         }
-        if (!allow.empty()) {
-            allow += ", ";
-        }
         const auto name = boost::beast::http::to_string(route.method);
-        allow.append(name.data(), name.size());
+        allowed.emplace_back(name.data(), name.size());
     }
-    if (!allow.empty()) {
+    if (!allowed.empty()) {
+        std::sort(allowed.begin(), allowed.end());  // a stable Allow whatever the order of add()
+        std::string allow;
+        for (const auto name : allowed) {
+            if (!allow.empty()) {
+                allow += ", ";
+            }
+            allow += name;
+        }
         return WrongMethod{std::move(allow)};
     }
     return NoRoute{};

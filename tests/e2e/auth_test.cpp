@@ -104,10 +104,13 @@ TEST_F(Auth, ClientSecretGrantsOneOrderAndNothingElse) {
     response = gateway_->request("GET", "/v1/orders/missing", {}, browser);
     EXPECT_EQ(response.status, 401);
 
+    // Listing and creating need the storefront's key: a client secret counts as no key.
     response = gateway_->request("GET", "/v1/orders", {}, browser);
-    EXPECT_EQ(response.status, 403);
+    EXPECT_EQ(response.status, 401);
+    EXPECT_EQ(response.json().at("error").at("code"), "api_key_required");
     response = gateway_->post_json("/v1/orders", {{"name", "z"}, {"amount", 1}}, browser);
-    EXPECT_EQ(response.status, 403);
+    EXPECT_EQ(response.status, 401);
+    EXPECT_EQ(response.json().at("error").at("code"), "api_key_required");
 
     response = gateway_->request("GET", "/v1/orders/mine", {}, {{"X-Client-Secret", secret + "x"}});
     EXPECT_EQ(response.status, 401);

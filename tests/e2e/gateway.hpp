@@ -1,6 +1,8 @@
 // The real merchant-gateway binary on a free port, against its own empty database.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <boost/json/value.hpp>
 #include <memory>
 #include <string>

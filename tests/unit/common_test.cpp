@@ -61,7 +61,7 @@ class CapturedLog : public ::testing::Test {
     void capture(log::Format format) {
         log::setup(spdlog::level::info, format);
         auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_);
-        sink->set_formatter(spdlog::default_logger()->sinks().front()->formatter()->clone());
+        sink->set_formatter(log::make_formatter(format));
         spdlog::default_logger()->sinks().push_back(sink);
     }
     std::ostringstream stream_;

@@ -30,8 +30,8 @@ TEST(Router, MatchesLiteralAndParameterSegments) {
 
 TEST(Router, UnknownPathIsNoRouteAndWrongMethodListsAllowed) {
     Router router;
-    router.add(Verb::get, "/v1/orders", noop());
     router.add(Verb::post, "/v1/orders", noop());
+    router.add(Verb::get, "/v1/orders", noop());
     EXPECT_TRUE(std::holds_alternative<Router::NoRoute>(router.match(Verb::get, "/v1/nothing")));
     EXPECT_TRUE(std::holds_alternative<Router::NoRoute>(router.match(Verb::get, "/v1/orders/a/b")));
     const auto result = router.match(Verb::delete_, "/v1/orders");
