@@ -99,6 +99,7 @@ Api::Api(ApiDependencies deps)
       rate_limiter_(deps.config.limits.rate_per_second, deps.config.limits.rate_burst) {
     add_health_routes(*this);
     add_order_routes(*this);
+    add_payment_routes(*this);
 }
 
 void Api::add(http::Verb method, std::string pattern, Access access, ApiHandler handler) {

@@ -23,6 +23,9 @@ struct Migration;
 namespace mg::app {
 class DbExecutor;
 }
+namespace mg::iamport {
+class Client;
+}
 
 namespace mg::api {
 
@@ -41,6 +44,7 @@ struct ApiDependencies {
     const Config& config;
     app::DbExecutor& db;
     const std::vector<db::Migration>& migrations;
+    iamport::Client& iamport;
 };
 
 class Api {
@@ -71,5 +75,6 @@ class Api {
 // Registration of each resource's routes (one file each).
 void add_health_routes(Api& api);
 void add_order_routes(Api& api);
+void add_payment_routes(Api& api);
 
 }  // namespace mg::api

@@ -21,8 +21,9 @@ void require_order_access(const Caller& caller, const std::optional<domain::Orde
     }
 }
 
-boost::json::value order_json(const domain::Order& order, const Caller& caller) {
-    auto value = boost::json::value_from(order);
+boost::json::value order_json(const domain::Order& order,
+                              const std::vector<domain::Payment>& payments, const Caller& caller) {
+    auto value = domain::order_with_payments(order, payments);
     if (!caller.is_browser()) {
         value.as_object()["client_secret"] = order.client_secret;
     }

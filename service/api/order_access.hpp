@@ -3,9 +3,11 @@
 
 #include <boost/json/value.hpp>
 #include <optional>
+#include <vector>
 
 #include "service/api/caller.hpp"
 #include "service/domain/order.hpp"
+#include "service/domain/payment.hpp"
 
 namespace mg::api {
 
@@ -14,7 +16,8 @@ namespace mg::api {
 // not even whether they exist.
 void require_order_access(const Caller& caller, const std::optional<domain::Order>& order);
 
-// The order as JSON; the client secret only for API-key callers.
-boost::json::value order_json(const domain::Order& order, const Caller& caller);
+// The order as JSON with its payments; the client secret only for API-key callers.
+boost::json::value order_json(const domain::Order& order,
+                              const std::vector<domain::Payment>& payments, const Caller& caller);
 
 }  // namespace mg::api

@@ -5,6 +5,7 @@
 
 #include "db/errors.hpp"
 #include "db/orders_repository.hpp"
+#include "db/payments_repository.hpp"
 #include "service/api/api.hpp"
 #include "service/api/json_body.hpp"
 #include "service/api/order_access.hpp"
@@ -144,35 +145,48 @@ asio::awaitable<http::Response> create_order(http::RequestContext& ctx, const Ca
                                 {"merchant_uid", stored.merchant_uid},
                                 {"amount", stored.amount},
                                 {"api_key", caller.key_name}});
-    co_return http::json_response(Status::created, order_json(stored, caller));
+    co_return http::json_response(Status::created, order_json(stored, {}, caller));
 }
 
 asio::awaitable<http::Response> get_order(http::RequestContext& ctx, const Caller& caller,
                                           app::DbExecutor& db) {
     const auto& merchant_uid = ctx.param("merchant_uid");
+    std::vector<domain::Payment> payments;
     auto order = co_await db.run([&](pqxx::connection& c) {
         pqxx::work work(c);
         auto found = db::find_order(work, merchant_uid);
+        if (found) {
+            payments = db::list_payments(work, found->id);
+        }
         work.commit();
         return found;
     });
     require_order_access(caller, order);
-    co_return http::json_response(Status::ok, order_json(*order, caller));
+    co_return http::json_response(Status::ok, order_json(*order, payments, caller));
 }
 
 asio::awaitable<http::Response> list_orders(http::RequestContext& ctx, const Caller& caller,
                                             app::DbExecutor& db) {
     const auto filter = decode_list_query(ctx.request.target());
+    std::map<std::int64_t, std::vector<domain::Payment>> payments;
     auto page = co_await db.run([&](pqxx::connection& c) {
         pqxx::work work(c);
         auto result = db::list_orders(work, filter);
+        std::vector<std::int64_t> ids;
+        ids.reserve(result.orders.size());
+        for (const auto& order : result.orders) {
+            ids.push_back(order.id);
+        }
+        payments = db::list_payments_for_orders(work, ids);
         work.commit();
         return result;
     });
     boost::json::array data;
     data.reserve(page.orders.size());
+    static const std::vector<domain::Payment> kNone;
     for (const auto& order : page.orders) {
-        data.push_back(order_json(order, caller));
+        const auto found = payments.find(order.id);
+        data.push_back(order_json(order, found == payments.end() ? kNone : found->second, caller));
     }
     boost::json::object body;
     body["data"] = std::move(data);

@@ -12,6 +12,7 @@
 #include "db/pool.hpp"
 #include "service/api/api.hpp"
 #include "service/app/db_executor.hpp"
+#include "service/iamport/client.hpp"
 #include "service/common/log.hpp"
 #include "service/http/server.hpp"
 
@@ -46,7 +47,21 @@ int serve(const Config& config) {
     DbExecutor executor(pool, config.db_queue_limit);
     asio::io_context io(static_cast<int>(config.io_threads));
 
-    api::Api api(api::ApiDependencies{config, executor, migrations});
+    iamport::ClientConfig iamport_config;
+    iamport_config.base_url = config.iamport_base_url;
+    iamport_config.imp_key = config.iamport_imp_key.value_or("");
+    iamport_config.imp_secret = config.iamport_imp_secret.value_or("");
+    iamport_config.ca_file = config.iamport_ca_file;
+    iamport_config.connect_timeout = config.iamport_connect_timeout;
+    iamport_config.attempt_timeout = config.iamport_attempt_timeout;
+    iamport_config.call_timeout = config.iamport_call_timeout;
+    iamport::Client iamport_client(io.get_executor(), std::move(iamport_config));
+    if (!config.public_base_url) {
+        log::warn("PUBLIC_BASE_URL is not set: payments carry no notice_url, so iamport sends "
+                  "webhooks only to the URL set in its console");
+    }
+
+    api::Api api(api::ApiDependencies{config, executor, migrations, iamport_client});
     http::ServerLimits limits{config.limits.body_bytes, config.limits.header_bytes,
                               config.limits.request_timeout, config.limits.max_connections};
     http::Server server(io, limits,

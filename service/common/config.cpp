@@ -205,6 +205,21 @@ Config load_config(const Lookup& lookup, ConfigPurpose purpose) {
     config.iamport_channel_key = non_empty(lookup, "IAMPORT_CHANNEL_KEY");
     config.iamport_pg = non_empty(lookup, "IAMPORT_PG");
     config.iamport_ca_file = non_empty(lookup, "IAMPORT_CA_FILE");
+    if (auto v = non_empty(lookup, "IAMPORT_CONNECT_TIMEOUT_MS")) {
+        config.iamport_connect_timeout = std::chrono::milliseconds(
+            parse_unsigned("IAMPORT_CONNECT_TIMEOUT_MS", *v, 100, 600'000));
+    }
+    if (auto v = non_empty(lookup, "IAMPORT_TIMEOUT_MS")) {
+        config.iamport_attempt_timeout =
+            std::chrono::milliseconds(parse_unsigned("IAMPORT_TIMEOUT_MS", *v, 100, 600'000));
+    }
+    if (auto v = non_empty(lookup, "IAMPORT_CALL_TIMEOUT_MS")) {
+        config.iamport_call_timeout =
+            std::chrono::milliseconds(parse_unsigned("IAMPORT_CALL_TIMEOUT_MS", *v, 100, 600'000));
+    }
+    if (config.iamport_call_timeout < config.iamport_attempt_timeout) {
+        throw ConfigError("IAMPORT_CALL_TIMEOUT_MS", "must not be shorter than IAMPORT_TIMEOUT_MS");
+    }
     if (auto ips = non_empty(lookup, "WEBHOOK_ALLOWED_IPS")) {
         config.webhook_allowed_ips = split_list(*ips);
     }

@@ -49,6 +49,9 @@ struct Config {
     std::optional<std::string> iamport_channel_key;
     std::optional<std::string> iamport_pg;
     std::optional<std::string> iamport_ca_file;
+    std::chrono::milliseconds iamport_connect_timeout{3000};
+    std::chrono::milliseconds iamport_attempt_timeout{10'000};  // one HTTP exchange
+    std::chrono::milliseconds iamport_call_timeout{30'000};     // a call, retries included
     std::vector<std::string> webhook_allowed_ips;
     std::vector<std::string> cors_allowed_origins;
     std::chrono::seconds reconcile_interval{30};

@@ -1,5 +1,6 @@
 #include "service/domain/order_json.hpp"
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -39,6 +40,49 @@ void tag_invoke(boost::json::value_from_tag, boost::json::value& out, const Orde
     o["updated_at"] = order.updated_at;
     o["payments"] = boost::json::array();
     out = std::move(o);
+}
+
+void tag_invoke(boost::json::value_from_tag, boost::json::value& out,
+                const PaymentCancellation& cancellation) {
+    boost::json::object o;
+    o["pg_tid"] = cancellation.pg_tid;
+    o["amount"] = cancellation.amount;
+    o["cancelled_at"] = cancellation.cancelled_at;
+    o["reason"] = cancellation.reason;
+    o["receipt_url"] = optional_string(cancellation.receipt_url);
+    out = std::move(o);
+}
+
+void tag_invoke(boost::json::value_from_tag, boost::json::value& out, const Payment& payment) {
+    boost::json::object o;
+    o["imp_uid"] = payment.imp_uid;
+    o["status"] = payment.status;
+    o["pay_method"] = optional_string(payment.pay_method);
+    o["amount"] = payment.amount;
+    o["cancel_amount"] = payment.cancel_amount;
+    o["paid_at"] = payment.paid_at;
+    o["vbank_code"] = optional_string(payment.vbank_code);
+    o["vbank_name"] = optional_string(payment.vbank_name);
+    o["vbank_num"] = optional_string(payment.vbank_num);
+    o["vbank_holder"] = optional_string(payment.vbank_holder);
+    o["vbank_date"] = payment.vbank_date;
+    o["receipt_url"] = optional_string(payment.receipt_url);
+    o["fail_reason"] = optional_string(payment.fail_reason);
+    boost::json::array history;
+    for (const auto& cancellation : payment.cancel_history) {
+        history.push_back(boost::json::value_from(cancellation));
+    }
+    o["cancel_history"] = std::move(history);
+    out = std::move(o);
+}
+
+boost::json::value order_with_payments(const Order& order, const std::vector<Payment>& payments) {
+    auto value = boost::json::value_from(order);
+    auto& list = value.as_object()["payments"].emplace_array();
+    for (const auto& payment : payments) {
+        list.push_back(boost::json::value_from(payment));
+    }
+    return value;
 }
 
 }  // namespace mg::domain

@@ -1,0 +1,470 @@
+// Paying orders through the real binary against the iamport simulator (SPEC §4, §5): Benepia,
+// virtual accounts, browser checkouts, cancels, sync — and never charging twice.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "tests/e2e/gateway.hpp"
+#include "tests/support/sim_process.hpp"
+
+namespace mg::test {
+namespace {
+
+namespace json = boost::json;
+
+constexpr const char* kPassword = "Bnp-Secret-7731!";
+
+std::int64_t now_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string code_of(const HttpResponse& response) {
+    return std::string(response.json().at("error").at("code").as_string());
+}
+
+class Payments : public GatewayTest {
+  protected:
+    void SetUp() override {
+        sim_ = std::make_unique<SimProcess>();
+        GatewayTest::SetUp();
+    }
+    Headers extra_env() const override {
+        return {{"IAMPORT_BASE_URL", sim_->base_url()},
+                {"IAMPORT_IMP_KEY", "sandbox_imp_key"},
+                {"IAMPORT_IMP_SECRET", "sandbox_imp_secret"},
+                {"IAMPORT_PG", "kcp"},
+                {"IAMPORT_TIMEOUT_MS", "2000"},
+                {"IAMPORT_CALL_TIMEOUT_MS", "4000"},
+                // Nothing listens there yet: webhooks are another test's business.
+                {"PUBLIC_BASE_URL", "http://127.0.0.1:9"}};
+    }
+
+    // A new order; returns its merchant_uid and client secret.
+    std::pair<std::string, std::string> new_order(const std::string& uid,
+                                                  std::int64_t amount = 32000) {
+        const auto response = create_order({{"merchant_uid", uid},
+                                            {"name", "원두 1kg"},
+                                            {"amount", amount},
+                                            {"buyer_name", "홍길동"},
+                                            {"buyer_tel", "010-1234-5678"}});
+        EXPECT_EQ(response.status, 201) << response.body;
+        return {uid, std::string(response.json().at("client_secret").as_string())};
+    }
+    HttpResponse post(const std::string& uid, const std::string& action, const json::value& body,
+                      const Headers& headers) {
+        return gateway_->post_json("/v1/orders/" + uid + "/" + action, body, headers);
+    }
+    HttpResponse post(const std::string& uid, const std::string& action, const json::value& body) {
+        return post(uid, action, body, auth());
+    }
+    HttpResponse pay_benepia(const std::string& uid, const std::string& password = kPassword,
+                             const Headers* headers = nullptr) {
+        return post(uid, "benepia-payment",
+                    {{"benepia_user", "member01"}, {"benepia_password", password}},
+                    headers ? *headers : auth());
+    }
+    HttpResponse issue_vbank(const std::string& uid, const Headers* headers = nullptr) {
+        return post(uid, "vbank",
+                    {{"vbank_code", "004"},
+                     {"vbank_due", now_seconds() + 86400},
+                     {"vbank_holder", "예시상점"}},
+                    headers ? *headers : auth());
+    }
+    json::object order(const std::string& uid) {
+        const auto response = gateway_->request("GET", "/v1/orders/" + uid, {}, auth());
+        EXPECT_EQ(response.status, 200) << response.body;
+        return response.json().as_object();
+    }
+    std::string status_of(const std::string& uid) {
+        return std::string(order(uid).at("status").as_string());
+    }
+    std::string sim_token() {
+        const auto response =
+            http_request("127.0.0.1", sim_->port(), "POST", "/users/getToken",
+                         R"({"imp_key":"sandbox_imp_key","imp_secret":"sandbox_imp_secret"})");
+        return std::string(response.json().at("response").at("access_token").as_string());
+    }
+
+    std::unique_ptr<SimProcess> sim_;
+};
+
+TEST_F(Payments, BenepiaApprovedPaysTheOrderOnce) {
+    auto [uid, secret] = new_order("bnp-1");
+    const auto paid = pay_benepia(uid);
+    ASSERT_EQ(paid.status, 200) << paid.body;
+    const auto body = paid.json().as_object();
+    EXPECT_EQ(body.at("status"), "paid");
+    ASSERT_EQ(body.at("payments").as_array().size(), 1u);
+    const auto& payment = body.at("payments").as_array()[0].as_object();
+    EXPECT_EQ(payment.at("status"), "paid");
+    EXPECT_EQ(payment.at("amount").as_int64(), 32000);
+    EXPECT_EQ(payment.at("pay_method"), "point");
+    EXPECT_GT(payment.at("paid_at").as_int64(), 0);
+
+    // What went to iamport: the order's amount and name, the channel, the notice_url.
+    const auto sent = sim_->requests("POST /benepia/payment");
+    ASSERT_EQ(sent.size(), 1u);
+    const auto& sent_body = sent[0].at("body").as_object();
+    EXPECT_EQ(sent_body.at("amount").as_int64(), 32000);
+    EXPECT_EQ(sent_body.at("merchant_uid").as_string(), uid);
+    EXPECT_EQ(sent_body.at("pg"), "kcp");
+
+    const auto again = pay_benepia(uid);
+    EXPECT_EQ(again.status, 409);
+    EXPECT_EQ(code_of(again), "order_not_payable");
+    EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 1u);
+    EXPECT_EQ(status_of(uid), "paid");
+}
+
+TEST_F(Payments, BenepiaDeclinedIs402AndTheOrderStaysPayable) {
+    auto [uid, secret] = new_order("bnp-2");
+    const auto declined = pay_benepia(uid, "wrong");
+    ASSERT_EQ(declined.status, 402) << declined.body;
+    EXPECT_EQ(code_of(declined), "payment_failed");
+    EXPECT_FALSE(declined.json().at("error").at("message").as_string().empty());
+    EXPECT_EQ(status_of(uid), "pending");
+
+    const auto paid = pay_benepia(uid);
+    ASSERT_EQ(paid.status, 200) << paid.body;
+    EXPECT_EQ(paid.json().at("status"), "paid");
+}
+
+TEST_F(Payments, BenepiaPasswordReachesIamportAndNothingElse) {
+    auto [uid, secret] = new_order("bnp-3");
+    ASSERT_EQ(pay_benepia(uid).status, 200);
+    ASSERT_EQ(pay_benepia(uid).status, 409);
+    auto [uid2, secret2] = new_order("bnp-4");
+    const auto invalid =
+        post(uid2, "benepia-payment", {{"benepia_user", ""}, {"benepia_password", kPassword}});
+    EXPECT_EQ(invalid.status, 422);
+    EXPECT_EQ(invalid.body.find(kPassword), std::string::npos);
+    EXPECT_EQ(pay_benepia(uid2, "wrong").status, 402);
+
+    EXPECT_EQ(gateway_->log().find(kPassword), std::string::npos);
+    std::string command = "pg_dump --no-owner '" + database_->url() + "' 2>&1";
+    std::string out;
+    if (FILE* pipe = popen(command.c_str(), "r")) {
+        char buffer[4096];
+        std::size_t n = 0;
+        while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) {
+            out.append(buffer, n);
+        }
+        EXPECT_EQ(pclose(pipe), 0) << out;
+    }
+    ASSERT_NE(out.find("bnp-3"), std::string::npos) << "the dump holds the data";
+    EXPECT_EQ(out.find(kPassword), std::string::npos);
+    EXPECT_EQ(out.find("Bnp-Secret"), std::string::npos);
+}
+
+TEST_F(Payments, VbankIssueUpdateThenDepositAndSync) {
+    auto [uid, secret] = new_order("vb-1");
+    const auto issued = issue_vbank(uid);
+    ASSERT_EQ(issued.status, 200) << issued.body;
+    EXPECT_EQ(issued.json().at("status"), "awaiting_deposit");
+    const auto vbank = issued.json().at("payments").as_array()[0].as_object();
+    EXPECT_EQ(vbank.at("status"), "ready");
+    EXPECT_EQ(vbank.at("vbank_code"), "004");
+    EXPECT_FALSE(vbank.at("vbank_num").as_string().empty());
+    EXPECT_EQ(vbank.at("vbank_holder"), "예시상점");
+    EXPECT_GT(vbank.at("vbank_date").as_int64(), now_seconds());
+    const std::string imp_uid(vbank.at("imp_uid").as_string());
+
+    const auto due = now_seconds() + 2 * 86400;
+    const auto updated =
+        gateway_->request("PATCH", "/v1/orders/" + uid + "/vbank",
+                          json::serialize(json::value{{"amount", 30000}, {"vbank_due", due}}), [&] {
+                              auto h = auth();
+                              h.emplace_back("Content-Type", "application/json");
+                              return h;
+                          }());
+    ASSERT_EQ(updated.status, 200) << updated.body;
+    EXPECT_EQ(updated.json().at("amount").as_int64(), 30000);
+    EXPECT_EQ(updated.json().at("payments").as_array()[0].at("amount").as_int64(), 30000);
+    EXPECT_EQ(updated.json().at("payments").as_array()[0].at("vbank_date").as_int64(), due);
+    EXPECT_EQ(updated.json().at("status"), "awaiting_deposit");
+
+    sim_->deposit(imp_uid);
+    const auto synced = post(uid, "sync", json::object{});
+    ASSERT_EQ(synced.status, 200) << synced.body;
+    EXPECT_EQ(synced.json().at("status"), "paid");
+    EXPECT_EQ(synced.json().at("payments").as_array()[0].at("status"), "paid");
+
+    // Deposited: the account can no longer change.
+    auto headers = auth();
+    headers.emplace_back("Content-Type", "application/json");
+    const auto refused =
+        gateway_->request("PATCH", "/v1/orders/" + uid + "/vbank", R"({"amount":1000})", headers);
+    EXPECT_EQ(refused.status, 409);
+    EXPECT_EQ(code_of(refused), "order_not_updatable");
+    EXPECT_EQ(sim_->count_requests("PUT /vbanks/{imp_uid}"), 1u);
+    EXPECT_EQ(order(uid).at("amount").as_int64(), 30000);
+}
+
+TEST_F(Payments, VbankValidation) {
+    auto [uid, secret] = new_order("vb-2");
+    auto response = post(uid, "vbank", {{"vbank_code", "004"}, {"vbank_due", now_seconds() - 5}});
+    EXPECT_EQ(response.status, 422);
+    EXPECT_EQ(response.json().at("error").at("field"), "vbank_due");
+    response = post(uid, "vbank", {{"vbank_code", "4"}, {"vbank_due", now_seconds() + 600}});
+    EXPECT_EQ(response.status, 422);
+    EXPECT_EQ(response.json().at("error").at("field"), "vbank_code");
+    response = post(uid, "vbank",
+                    {{"vbank_code", "004"}, {"vbank_due", now_seconds() + 600}, {"extra", 1}});
+    EXPECT_EQ(response.status, 422);
+    response = post(uid, "vbank",
+                    {{"vbank_code", "004"},
+                     {"vbank_due", now_seconds() + 600},
+                     {"vbank_holder", "가나다라마바사아자차카타파하가나다"}});
+    EXPECT_EQ(response.status, 422);
+    EXPECT_EQ(response.json().at("error").at("field"), "vbank_holder");
+    EXPECT_EQ(sim_->count_requests("POST /vbanks"), 0u);
+    EXPECT_EQ(status_of(uid), "pending");
+
+    auto headers = auth();
+    headers.emplace_back("Content-Type", "application/json");
+    const auto not_issued =
+        gateway_->request("PATCH", "/v1/orders/" + uid + "/vbank", R"({"amount":1000})", headers);
+    EXPECT_EQ(not_issued.status, 409);
+    const auto empty = gateway_->request("PATCH", "/v1/orders/" + uid + "/vbank", "{}", headers);
+    EXPECT_EQ(empty.status, 422);
+}
+
+TEST_F(Payments, CheckoutWithTheRightAmountIsPaid) {
+    auto [uid, secret] = new_order("co-1");
+    const auto payment = sim_->create_checkout_payment(
+        {{"merchant_uid", uid}, {"amount", 32000}, {"webhook", false}});
+    const auto completed =
+        post(uid, "complete", {{"imp_uid", payment.at("imp_uid")}}, {{"X-Client-Secret", secret}});
+    ASSERT_EQ(completed.status, 200) << completed.body;
+    EXPECT_EQ(completed.json().at("status"), "paid");
+    EXPECT_FALSE(completed.json().as_object().contains("client_secret"));
+    // Completing again is harmless.
+    const auto again = post(uid, "complete", {{"imp_uid", payment.at("imp_uid")}});
+    EXPECT_EQ(again.status, 200);
+    EXPECT_EQ(again.json().at("status"), "paid");
+}
+
+TEST_F(Payments, CheckoutWithATamperedAmountNeedsReviewNeverPaid) {
+    auto [uid, secret] = new_order("co-2");
+    const auto payment =
+        sim_->create_checkout_payment({{"merchant_uid", uid}, {"amount", 100}, {"webhook", false}});
+    const auto completed =
+        post(uid, "complete", {{"imp_uid", payment.at("imp_uid")}}, {{"X-Client-Secret", secret}});
+    ASSERT_EQ(completed.status, 200) << completed.body;
+    EXPECT_EQ(completed.json().at("status"), "needs_review");
+    EXPECT_NE(gateway_->log().find("needs review"), std::string::npos);
+    // Nothing makes it paid afterwards.
+    EXPECT_EQ(post(uid, "sync", json::object{}).json().at("status"), "needs_review");
+    EXPECT_EQ(pay_benepia(uid).status, 409);
+}
+
+TEST_F(Payments, CheckoutOfAnotherOrderIsNotBelieved) {
+    auto [uid, secret] = new_order("co-3");
+    auto [other, other_secret] = new_order("co-4");
+    const auto payment = sim_->create_checkout_payment(
+        {{"merchant_uid", other}, {"amount", 32000}, {"webhook", false}});
+    const auto completed =
+        post(uid, "complete", {{"imp_uid", payment.at("imp_uid")}}, {{"X-Client-Secret", secret}});
+    ASSERT_EQ(completed.status, 200) << completed.body;
+    EXPECT_EQ(completed.json().at("status"), "needs_review");
+    EXPECT_TRUE(completed.json().at("payments").as_array().empty());
+    EXPECT_EQ(status_of(other), "pending");
+
+    const auto unknown = post(other, "complete", {{"imp_uid", "imp_does_not_exist"}});
+    EXPECT_EQ(unknown.status, 422);
+    EXPECT_EQ(code_of(unknown), "payment_not_found");
+    EXPECT_EQ(status_of(other), "pending");
+}
+
+TEST_F(Payments, CancelPartlyThenTheRest) {
+    auto [uid, secret] = new_order("cx-1");
+    ASSERT_EQ(pay_benepia(uid).status, 200);
+
+    const auto partial = post(uid, "cancel", {{"amount", 2000}, {"reason", "구성품 1개 반품"}});
+    ASSERT_EQ(partial.status, 200) << partial.body;
+    EXPECT_EQ(partial.json().at("status"), "partially_cancelled");
+    const auto payment = partial.json().at("payments").as_array()[0];
+    EXPECT_EQ(payment.at("cancel_amount").as_int64(), 2000);
+    EXPECT_EQ(payment.at("cancel_history").as_array().size(), 1u);
+    const auto sent = sim_->requests("POST /payments/cancel");
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].at("body").at("checksum").as_int64(), 32000);
+
+    const auto over = post(uid, "cancel", {{"amount", 40000}, {"reason", "too much"}});
+    EXPECT_EQ(over.status, 422);
+    EXPECT_EQ(code_of(over), "amount_exceeds_balance");
+    EXPECT_EQ(sim_->count_requests("POST /payments/cancel"), 1u);
+
+    const auto rest = post(uid, "cancel", {{"reason", "전체 취소"}});
+    ASSERT_EQ(rest.status, 200) << rest.body;
+    EXPECT_EQ(rest.json().at("status"), "cancelled");
+    EXPECT_EQ(rest.json().at("payments").as_array()[0].at("cancel_amount").as_int64(), 32000);
+    EXPECT_EQ(sim_->requests("POST /payments/cancel")[1].at("body").at("checksum").as_int64(),
+              30000);
+
+    const auto nothing_left = post(uid, "cancel", {{"reason", "again"}});
+    EXPECT_EQ(nothing_left.status, 409);
+    EXPECT_EQ(code_of(nothing_left), "order_not_cancellable");
+}
+
+TEST_F(Payments, CancelNeedsTheRefundScopeAndAPaidOrder) {
+    auto [uid, secret] = new_order("cx-2");
+    const auto writer = gateway_->create_api_key("writer", {"read", "write"});
+    auto response = post(uid, "cancel", {{"reason", "x"}}, Gateway::bearer(writer));
+    EXPECT_EQ(response.status, 403);
+    response = post(uid, "cancel", {{"reason", "x"}});
+    EXPECT_EQ(response.status, 409);
+    EXPECT_EQ(code_of(response), "order_not_cancellable");
+    response = post(uid, "cancel", json::object{});
+    EXPECT_EQ(response.status, 422);
+    EXPECT_EQ(response.json().at("error").at("field"), "reason");
+    EXPECT_EQ(sim_->count_requests("POST /payments/cancel"), 0u);
+}
+
+TEST_F(Payments, ABalanceChangedElsewhereIsCaughtByTheChecksum) {
+    auto [uid, secret] = new_order("cx-3");
+    const auto paid = pay_benepia(uid);
+    ASSERT_EQ(paid.status, 200);
+    const std::string imp_uid(paid.json().at("payments").as_array()[0].at("imp_uid").as_string());
+    // Someone refunds 5,000 in iamport's console: our record still says 32,000 remain.
+    const auto console = http_request(
+        "127.0.0.1", sim_->port(), "POST", "/payments/cancel",
+        json::serialize(json::value{{"imp_uid", imp_uid}, {"amount", 5000}, {"reason", "console"}}),
+        {{"Authorization", sim_token()}, {"Content-Type", "application/json"}});
+    ASSERT_EQ(console.status, 200) << console.body;
+    ASSERT_EQ(console.json().at("code").as_int64(), 0) << console.body;
+
+    const auto refused = post(uid, "cancel", {{"amount", 30000}, {"reason", "return"}});
+    EXPECT_EQ(refused.status, 409) << refused.body;
+    EXPECT_EQ(code_of(refused), "balance_changed");
+    // The order now tells iamport's truth, and the real balance can be refunded.
+    const auto now = order(uid);
+    EXPECT_EQ(now.at("status"), "partially_cancelled");
+    EXPECT_EQ(now.at("payments").as_array()[0].at("cancel_amount").as_int64(), 5000);
+    const auto rest = post(uid, "cancel", {{"amount", 27000}, {"reason", "return"}});
+    ASSERT_EQ(rest.status, 200) << rest.body;
+    EXPECT_EQ(rest.json().at("status"), "cancelled");
+}
+
+TEST_F(Payments, TwentyConcurrentPayCallsReachIamportOnce) {
+    auto [uid, secret] = new_order("cc-1");
+    sim_->set_fault({{"endpoint", "POST /benepia/payment"},
+                     {"kind", "latency"},
+                     {"latency_ms", 300},
+                     {"count", 20}});
+    std::vector<int> statuses(20);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 20; ++i) {
+        threads.emplace_back([&, i] { statuses[i] = pay_benepia(uid).status; });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 200), 1);
+    EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 409), 19);
+    EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 1u);
+    EXPECT_EQ(status_of(uid), "paid");
+}
+
+TEST_F(Payments, ABrowserPaysItsOwnOrderAndTouchesNoOther) {
+    auto [uid, secret] = new_order("br-1");
+    auto [other, other_secret] = new_order("br-2");
+    const Headers browser{{"X-Client-Secret", secret}};
+
+    auto response = pay_benepia(other, kPassword, &browser);
+    EXPECT_EQ(response.status, 401);
+    response = issue_vbank(other, &browser);
+    EXPECT_EQ(response.status, 401);
+    EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 0u);
+    EXPECT_EQ(sim_->count_requests("POST /vbanks"), 0u);
+
+    response = issue_vbank(uid, &browser);
+    ASSERT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(response.json().at("status"), "awaiting_deposit");
+    EXPECT_FALSE(response.json().as_object().contains("client_secret"));
+
+    // Never for a browser: amount changes, refunds, sync.
+    auto json_browser = browser;
+    json_browser.emplace_back("Content-Type", "application/json");
+    response =
+        gateway_->request("PATCH", "/v1/orders/" + uid + "/vbank", R"({"amount":1})", json_browser);
+    EXPECT_EQ(response.status, 401);
+    response = post(uid, "cancel", {{"reason", "x"}}, browser);
+    EXPECT_EQ(response.status, 401);
+    response = post(uid, "sync", json::object{}, browser);
+    EXPECT_EQ(response.status, 401);
+    EXPECT_EQ(status_of(other), "pending");
+    EXPECT_EQ(order(uid).at("amount").as_int64(), 32000);
+}
+
+TEST_F(Payments, ALostAnswerIs202ThenSettledBySync) {
+    auto [uid, secret] = new_order("lost-1");
+    // iamport charges, then the connection drops before its answer arrives.
+    sim_->set_fault({{"endpoint", "POST /benepia/payment"}, {"kind", "drop"}, {"count", 1}});
+    const auto unknown = pay_benepia(uid);
+    ASSERT_EQ(unknown.status, 202) << unknown.body;
+    EXPECT_EQ(unknown.json().at("status"), "pending");
+
+    // Not retried blindly: the order is blocked until the outcome is known.
+    const auto again = pay_benepia(uid);
+    EXPECT_EQ(again.status, 409);
+    EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 1u);
+
+    const auto synced = post(uid, "sync", json::object{});
+    ASSERT_EQ(synced.status, 200) << synced.body;
+    EXPECT_EQ(synced.json().at("status"), "paid");
+    EXPECT_EQ(pay_benepia(uid).status, 409);
+    EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 1u);
+}
+
+TEST_F(Payments, IamportFailuresMapToTheirCodesAndChargeNothing) {
+    auto [uid, secret] = new_order("fail-1");
+    sim_->set_fault({{"endpoint", "POST /benepia/payment"},
+                     {"kind", "http_error"},
+                     {"status", 500},
+                     {"count", 1}});
+    auto response = pay_benepia(uid);
+    EXPECT_EQ(response.status, 502) << response.body;
+    EXPECT_EQ(status_of(uid), "pending");
+
+    sim_->set_fault({{"endpoint", "POST /benepia/payment"},
+                     {"kind", "code"},
+                     {"code", 1},
+                     {"message", "포인트 잔액이 부족합니다"},
+                     {"count", 1}});
+    response = pay_benepia(uid);
+    EXPECT_EQ(response.status, 402);
+    EXPECT_EQ(response.json().at("error").at("message"), "포인트 잔액이 부족합니다");
+
+    // Still payable after failures that charged nothing.
+    response = pay_benepia(uid);
+    ASSERT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(response.json().at("status"), "paid");
+}
+
+TEST_F(Payments, IdempotentPayReplaysWithoutASecondCall) {
+    auto [uid, secret] = new_order("idem-1");
+    auto headers = auth();
+    headers.emplace_back("Idempotency-Key", "pay-1");
+    const auto first = pay_benepia(uid, kPassword, &headers);
+    ASSERT_EQ(first.status, 200);
+    const auto second = pay_benepia(uid, kPassword, &headers);
+    EXPECT_EQ(second.status, 200);
+    EXPECT_EQ(second.header("Idempotent-Replayed"), "true");
+    EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 1u);
+}
+
+TEST_F(Payments, SyncOfAnUnknownOrderIs404) {
+    EXPECT_EQ(post("nope", "sync", json::object{}).status, 404);
+    EXPECT_EQ(
+        post("nope", "benepia-payment", {{"benepia_user", "u"}, {"benepia_password", "p"}}).status,
+        404);
+}
+
+}  // namespace
+}  // namespace mg::test
