@@ -119,16 +119,22 @@ http::HttpError iamport_failure(const iamport::Error& error) {
             return e;
         }
         case Outcome::not_sent:
+        case Outcome::upstream_error: {
+            // Not sent, or a read (or the access token) that never got its answer: nothing
+            // moved at iamport. A write whose answer was lost is unknown_outcome, never this.
             if (error.message.find("timed out") != std::string::npos) {
                 return http::HttpError(Status::gateway_timeout, "iamport_timeout",
-                                       "iamport did not take the request in time; nothing was "
-                                       "sent, retry later");
+                                       "iamport did not answer in time; nothing was charged, "
+                                       "retry later");
             }
-            return http::HttpError(Status::bad_gateway, "iamport_unreachable",
-                                   "iamport could not be reached; nothing was sent");
+            if (error.outcome == Outcome::not_sent) {
+                return http::HttpError(Status::bad_gateway, "iamport_unreachable",
+                                       "iamport could not be reached; nothing was sent");
+            }
+            break;
+        }
         case Outcome::not_found:
         case Outcome::rejected:
-        case Outcome::upstream_error:
         case Outcome::unknown_outcome:
         case Outcome::success:
             break;

@@ -146,6 +146,8 @@ TEST_F(Payments, BenepiaPasswordReachesIamportAndNothingElse) {
     EXPECT_EQ(pay_benepia(uid2, "wrong").status, 402);
 
     EXPECT_EQ(gateway_->log().find(kPassword), std::string::npos);
+    EXPECT_EQ(sim_->process().output().find(kPassword), std::string::npos);
+    EXPECT_EQ(json::serialize(sim_->requests()).find(kPassword), std::string::npos);
     std::string command = "pg_dump --no-owner '" + database_->url() + "' 2>&1";
     std::string out;
     if (FILE* pipe = popen(command.c_str(), "r")) {
@@ -445,6 +447,41 @@ TEST_F(Payments, IamportFailuresMapToTheirCodesAndChargeNothing) {
     response = pay_benepia(uid);
     ASSERT_EQ(response.status, 200) << response.body;
     EXPECT_EQ(response.json().at("status"), "paid");
+}
+
+TEST_F(Payments, ATimeoutBeforeSendingIs504AndNothingIsCharged) {
+    auto [uid, secret] = new_order("slow-1");
+    // The access token never comes in time: the payment call itself is never sent.
+    sim_->set_fault({{"endpoint", "POST /users/getToken"},
+                     {"kind", "latency"},
+                     {"latency_ms", 5000},
+                     {"count", 1}});
+    const auto response = pay_benepia(uid);
+    EXPECT_EQ(response.status, 504) << response.body;
+    EXPECT_EQ(code_of(response), "iamport_timeout");
+    EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 0u);
+    EXPECT_EQ(status_of(uid), "pending");
+}
+
+TEST_F(Payments, TheBreakerFailsPayCallsFastWhileIamportIsDown) {
+    auto [uid, secret] = new_order("down-1");
+    sim_->set_fault({{"endpoint", "POST /benepia/payment"},
+                     {"kind", "http_error"},
+                     {"status", 503},
+                     {"count", 100}});
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(pay_benepia(uid).status, 502);
+    }
+    const auto started = std::chrono::steady_clock::now();
+    const auto response = pay_benepia(uid);
+    const auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_EQ(response.status, 503) << response.body;
+    EXPECT_EQ(code_of(response), "iamport_unavailable");
+    EXPECT_FALSE(response.header("Retry-After").empty());
+    EXPECT_LT(took, std::chrono::milliseconds(500));
+    EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 5u);
+    // Reads keep working.
+    EXPECT_EQ(status_of(uid), "pending");
 }
 
 TEST_F(Payments, IdempotentPayReplaysWithoutASecondCall) {
