@@ -5,15 +5,12 @@
 
 namespace mg::db {
 
-// Defined in payments_repository.cpp (declared here rather than in statements.hpp only to keep
-// that change to one file; it belongs next to the other groups there).
-const std::vector<Statement>& payment_statements();
-
 const std::vector<Statement>& all_statements() {
     static const std::vector<Statement> statements = [] {
         std::vector<Statement> all;
-        for (const auto* group : {&order_statements(), &api_key_statements(),
-                                  &idempotency_statements(), &payment_statements()}) {
+        for (const auto* group :
+             {&order_statements(), &api_key_statements(), &idempotency_statements(),
+              &payment_statements(), &webhook_inbox_statements()}) {
             all.insert(all.end(), group->begin(), group->end());
         }
         return all;

@@ -21,6 +21,8 @@ struct Statement {
 const std::vector<Statement>& order_statements();
 const std::vector<Statement>& api_key_statements();
 const std::vector<Statement>& idempotency_statements();
+const std::vector<Statement>& payment_statements();
+const std::vector<Statement>& webhook_inbox_statements();
 
 // All of the above.
 const std::vector<Statement>& all_statements();

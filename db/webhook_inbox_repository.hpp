@@ -1,0 +1,85 @@
+// The webhook inbox (every delivery iamport made to POST /webhooks/iamport, stored before it is
+// acted on) and the reconciler's claims on work. Work is claimed with a lease: a row is taken
+// with FOR UPDATE SKIP LOCKED and its next_attempt_at pushed past the lease, so any number of
+// instances share the work through PostgreSQL alone, and a claim held by an instance that died
+// falls free when its lease runs out.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <pqxx/transaction>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "service/domain/order.hpp"
+
+namespace mg::db {
+
+struct NewDelivery {
+    std::string body;          // as received (at most 16 KiB)
+    std::string content_type;  // as received
+    std::string source_ip;     // the client address the allowlist judged
+    // What the body claims; hints only, never believed.
+    std::string imp_uid;
+    std::optional<std::string> merchant_uid;
+    std::optional<std::string> status;
+};
+
+// pending: waiting to be processed (or retried); processed: iamport's state applied (or
+// nothing to apply); failed: retried `max_attempts` times without success, an operator looks.
+enum class DeliveryState { pending, processed, failed };
+std::string_view to_string(DeliveryState state);
+
+struct Delivery {
+    std::int64_t id = 0;
+    std::string imp_uid;
+    std::optional<std::string> merchant_uid;
+    std::optional<std::string> status;
+    DeliveryState state = DeliveryState::pending;
+    int attempts = 0;  // processing attempts so far, this claim included
+    std::optional<std::string> outcome;
+    std::optional<std::string> last_error;
+    domain::UnixSeconds received_at = 0;
+};
+
+// Stores a delivery as pending, due now. Returns its id.
+std::int64_t insert_delivery(pqxx::work& txn, const NewDelivery& delivery);
+
+// Claims pending deliveries that are due (next_attempt_at <= now()), oldest first, at most
+// `limit`, skipping rows another transaction holds; each claimed row gets attempts + 1 and
+// next_attempt_at = now() + lease.
+std::vector<Delivery> claim_due_deliveries(pqxx::work& txn, int limit, std::chrono::seconds lease);
+
+// The same for one delivery (processing right after receipt); nullopt when it is not pending,
+// not due, or held by another transaction.
+std::optional<Delivery> claim_delivery(pqxx::work& txn, std::int64_t id,
+                                       std::chrono::seconds lease);
+
+// Processed, with what came of it ("applied", "unchanged", "needs_review", "unknown_order",
+// "unknown_payment"). Stamps processed_at.
+void mark_delivery_processed(pqxx::work& txn, std::int64_t id, std::string_view outcome);
+
+// Processing failed (iamport unreachable, …): due again after `retry_in`; or, when the delivery
+// has had `max_attempts` attempts, failed for good. Returns the state it is left in.
+DeliveryState retry_delivery(pqxx::work& txn, std::int64_t id, std::string_view error,
+                             std::chrono::seconds retry_in, int max_attempts);
+
+std::optional<Delivery> find_delivery(pqxx::work& txn, std::int64_t id);
+
+struct InboxCounts {
+    std::int64_t pending = 0;
+    std::int64_t processed = 0;
+    std::int64_t failed = 0;
+};
+InboxCounts count_deliveries(pqxx::work& txn);
+
+// Orders the reconciler must look at: awaiting_deposit (a deposit notice may be lost, the due
+// time may have passed) or with a payment attempt still open (in_flight or unknown), and not
+// looked at since their orders.next_reconcile_at. Claims them like deliveries: SKIP LOCKED,
+// next_reconcile_at = now() + lease. Returns their merchant_uids, oldest claim first.
+std::vector<std::string> claim_orders_to_reconcile(pqxx::work& txn, int limit,
+                                                   std::chrono::seconds lease);
+
+}  // namespace mg::db
