@@ -1,5 +1,6 @@
 #include "service/api/api.hpp"
 
+#include <algorithm>
 #include <boost/asio/this_coro.hpp>
 #include <cctype>
 
@@ -100,6 +101,7 @@ Api::Api(ApiDependencies deps)
     add_health_routes(*this);
     add_order_routes(*this);
     add_payment_routes(*this);
+    add_webhook_routes(*this);
 }
 
 void Api::add(http::Verb method, std::string pattern, Access access, ApiHandler handler) {
@@ -119,6 +121,24 @@ void Api::add(http::Verb method, std::string pattern, Access access, ApiHandler 
                 });
 }
 
+asio::awaitable<void> Api::route(http::RequestContext& ctx, std::string_view path,
+                                 http::Response& response) {
+    auto match = router_.match(ctx.request.method(), path);
+    if (std::holds_alternative<http::Router::NoRoute>(match)) {
+        throw http::not_found("route_not_found", "no such route");
+    }
+    if (auto* wrong = std::get_if<http::Router::WrongMethod>(&match)) {
+        response = http::error_response(Status::method_not_allowed, "method_not_allowed",
+                                        "this route does not take that method");
+        response.set(http::beast_http::field::allow, wrong->allow);
+        co_return;
+    }
+    auto& found = std::get<http::Router::Match>(match);
+    ctx.route = *found.pattern;
+    ctx.params = std::move(found.params);
+    response = co_await (*found.handler)(ctx);
+}
+
 asio::awaitable<http::Response> Api::handle(http::Request& request,
                                             const http::ConnectionInfo& connection) {
     const auto started = std::chrono::steady_clock::now();
@@ -131,28 +151,44 @@ asio::awaitable<http::Response> Api::handle(http::Request& request,
         {}};
     const auto path = path_of(request.target());
 
+    const auto origin = request[http::beast_http::field::origin];
+    const bool cors =
+        !origin.empty() && std::find(deps_.config.cors_allowed_origins.begin(),
+                                     deps_.config.cors_allowed_origins.end(),
+                                     origin) != deps_.config.cors_allowed_origins.end();
+
     std::exception_ptr failure;
     http::Response response;
     try {
-        auto match = router_.match(request.method(), path);
-        if (std::holds_alternative<http::Router::NoRoute>(match)) {
-            throw http::not_found("route_not_found", "no such route");
-        }
-        if (auto* wrong = std::get_if<http::Router::WrongMethod>(&match)) {
-            response = http::error_response(Status::method_not_allowed, "method_not_allowed",
-                                            "this route does not take that method");
-            response.set(http::beast_http::field::allow, wrong->allow);
+        if (request.method() == http::Verb::options &&
+            !request[http::beast_http::field::access_control_request_method].empty()) {
+            // A CORS preflight: allowed origins may use the routes a browser may call.
+            if (!cors) {
+                throw HttpError(Status::forbidden, "cors_origin_not_allowed",
+                                "this origin is not in CORS_ALLOWED_ORIGINS");
+            }
+            response = http::Response{Status::no_content, request.version()};
+            response.set(http::beast_http::field::access_control_allow_methods, "GET, POST");
+            response.set(http::beast_http::field::access_control_allow_headers,
+                         "Content-Type, X-Client-Secret, Idempotency-Key, X-Request-Id");
+            response.set(http::beast_http::field::access_control_max_age, "600");
+            ctx.route = "preflight";
         } else {
-            auto& found = std::get<http::Router::Match>(match);
-            ctx.route = *found.pattern;
-            ctx.params = std::move(found.params);
-            response = co_await (*found.handler)(ctx);
+            co_await route(ctx, path, response);
         }
     } catch (...) {
         failure = std::current_exception();
     }
     if (failure) {
         response = map_exception(failure, ctx);
+    }
+    if (cors) {
+        response.set(http::beast_http::field::access_control_allow_origin, origin);
+        response.set(http::beast_http::field::access_control_expose_headers,
+                     "X-Request-Id, Idempotent-Replayed, Retry-After");
+    }
+    if (!deps_.config.cors_allowed_origins.empty()) {
+        response.set(http::beast_http::field::vary, "Origin");
     }
 
     response.set("X-Request-Id", ctx.request_id);

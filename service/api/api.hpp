@@ -26,6 +26,9 @@ class DbExecutor;
 namespace mg::iamport {
 class Client;
 }
+namespace mg::payments {
+class Reconciler;
+}
 
 namespace mg::api {
 
@@ -45,6 +48,8 @@ struct ApiDependencies {
     app::DbExecutor& db;
     const std::vector<db::Migration>& migrations;
     iamport::Client& iamport;
+    // Processes a stored webhook right away; null: the next reconciler pass does.
+    payments::Reconciler* reconciler = nullptr;
 };
 
 class Api {
@@ -61,6 +66,8 @@ class Api {
     void add(http::Verb method, std::string pattern, Access access, ApiHandler handler);
 
   private:
+    boost::asio::awaitable<void> route(http::RequestContext& ctx, std::string_view path,
+                                       http::Response& response);
     boost::asio::awaitable<Caller> authenticate(http::RequestContext& ctx, const Access& access);
     boost::asio::awaitable<http::Response> with_idempotency(http::RequestContext& ctx,
                                                             const Caller& caller,
@@ -76,5 +83,6 @@ class Api {
 void add_health_routes(Api& api);
 void add_order_routes(Api& api);
 void add_payment_routes(Api& api);
+void add_webhook_routes(Api& api);
 
 }  // namespace mg::api

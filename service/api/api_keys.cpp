@@ -43,10 +43,26 @@ void ApiKeyCache::put(const std::string& hash, const Caller& caller) {
     entries_[hash] = Entry{caller, std::chrono::steady_clock::now()};
 }
 
-bool RateLimiter::allow(std::int64_t key_id, std::chrono::seconds& retry_after) {
+void RateLimiter::prune(std::chrono::steady_clock::time_point now) {
+    // A bucket idle for burst/rate seconds is full: forgetting it changes nothing.
+    const auto refill = std::chrono::duration<double>(burst_ / rate_);
+    if (now - last_prune_ < std::chrono::seconds(10)) {
+        return;
+    }
+    last_prune_ = now;
+    std::erase_if(buckets_, [&](const auto& item) { return now - item.second.last > refill; });
+}
+
+std::size_t RateLimiter::size() const {
+    std::lock_guard lock(mutex_);
+    return buckets_.size();
+}
+
+bool RateLimiter::allow(const std::string& key, std::chrono::seconds& retry_after) {
     const auto now = std::chrono::steady_clock::now();
     std::lock_guard lock(mutex_);
-    auto [it, inserted] = buckets_.try_emplace(key_id, Bucket{burst_, now});
+    prune(now);
+    auto [it, inserted] = buckets_.try_emplace(key, Bucket{burst_, now});
     auto& bucket = it->second;
     if (!inserted) {
         const std::chrono::duration<double> elapsed = now - bucket.last;

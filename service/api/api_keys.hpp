@@ -40,21 +40,30 @@ class ApiKeyCache {
 };
 
 // Token bucket per API key: `rate` requests a second on average, bursts up to `burst`.
+// Token buckets per key (an API key's id, a webhook source address). Buckets that have been
+// idle long enough to be full again are dropped, so many distinct keys can't grow it forever.
 class RateLimiter {
   public:
     RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
     // True when allowed; otherwise `retry_after` says when a token will be there.
-    bool allow(std::int64_t key_id, std::chrono::seconds& retry_after);
+    bool allow(const std::string& key, std::chrono::seconds& retry_after);
+    bool allow(std::int64_t key_id, std::chrono::seconds& retry_after) {
+        return allow(std::to_string(key_id), retry_after);
+    }
+    std::size_t size() const;
 
   private:
     struct Bucket {
         double tokens;
         std::chrono::steady_clock::time_point last;
     };
+    void prune(std::chrono::steady_clock::time_point now);
+
     double rate_;
     double burst_;
-    std::mutex mutex_;
-    std::unordered_map<std::int64_t, Bucket> buckets_;
+    mutable std::mutex mutex_;
+    std::unordered_map<std::string, Bucket> buckets_;
+    std::chrono::steady_clock::time_point last_prune_{};
 };
 
 }  // namespace mg::api

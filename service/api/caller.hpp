@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "service/common/crypto.hpp"
+
 namespace mg::api {
 
 struct Caller {
@@ -24,10 +26,13 @@ struct Caller {
     bool has_scope(std::string_view scope) const {
         return std::find(scopes.begin(), scopes.end(), scope) != scopes.end();
     }
-    // Idempotency keys are scoped per API key; a browser's per order it acts on.
+    // Idempotency keys are scoped per API key; a browser's per order it acts on and per secret
+    // it holds, so that a caller without the order's secret can neither read a stored answer
+    // nor plant one (the secret itself is checked only later, by the handler).
     std::string idempotency_scope(std::string_view merchant_uid) const {
-        return is_browser() ? "order:" + std::string(merchant_uid)
-                            : "key:" + std::to_string(key_id);
+        return is_browser()
+                   ? "order:" + std::string(merchant_uid) + ":" + crypto::sha256_hex(client_secret)
+                   : "key:" + std::to_string(key_id);
     }
 };
 

@@ -147,7 +147,10 @@ asio::awaitable<Begun> begin_attempt(Deps& deps, http::RequestContext& ctx, cons
             if (e.constraint() != db::kOneOpenAttemptPerOrder) {
                 throw;
             }
-            throw http::conflict("order_not_payable",
+            const auto code = kind == db::AttemptKind::vbank_update ? "order_not_updatable"
+                              : kind == db::AttemptKind::cancel     ? "order_not_cancellable"
+                                                                    : "order_not_payable";
+            throw http::conflict(code,
                                  "another payment call for this order is in flight or of "
                                  "unknown outcome; nothing was sent to iamport");
         }
@@ -367,7 +370,7 @@ asio::awaitable<http::Response> complete(Deps& deps, http::RequestContext& ctx,
             throw http::HttpError(Status::unprocessable_entity, "payment_not_found",
                                   "iamport has no payment with this imp_uid", "imp_uid");
         }
-        throw payments::iamport_failure(payment.error());
+        throw payments::iamport_failure(payment.error(), false);
     }
     auto view = co_await deps.db.run([&](pqxx::connection& c) {
         pqxx::work work(c);

@@ -4,6 +4,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <thread>
 #include <vector>
 
@@ -12,9 +13,10 @@
 #include "db/pool.hpp"
 #include "service/api/api.hpp"
 #include "service/app/db_executor.hpp"
-#include "service/iamport/client.hpp"
 #include "service/common/log.hpp"
 #include "service/http/server.hpp"
+#include "service/iamport/client.hpp"
+#include "service/payments/reconciler.hpp"
 
 namespace mg::app {
 
@@ -57,11 +59,13 @@ int serve(const Config& config) {
     iamport_config.call_timeout = config.iamport_call_timeout;
     iamport::Client iamport_client(io.get_executor(), std::move(iamport_config));
     if (!config.public_base_url) {
-        log::warn("PUBLIC_BASE_URL is not set: payments carry no notice_url, so iamport sends "
-                  "webhooks only to the URL set in its console");
+        log::warn(
+            "PUBLIC_BASE_URL is not set: payments carry no notice_url, so iamport sends "
+            "webhooks only to the URL set in its console");
     }
 
-    api::Api api(api::ApiDependencies{config, executor, migrations, iamport_client});
+    payments::Reconciler reconciler(asio::make_strand(io), executor, iamport_client, config);
+    api::Api api(api::ApiDependencies{config, executor, migrations, iamport_client, &reconciler});
     http::ServerLimits limits{config.limits.body_bytes, config.limits.header_bytes,
                               config.limits.request_timeout, config.limits.max_connections};
     http::Server server(io, limits,
@@ -81,6 +85,7 @@ int serve(const Config& config) {
             return;
         }
         log::info("stopping: finishing requests in flight", {{"signal", signal}});
+        reconciler.stop();
         server.shutdown([&io] { asio::post(io, [&io] { io.stop(); }); });
         drain_deadline.expires_after(config.drain_timeout);
         drain_deadline.async_wait([&](const boost::system::error_code& timer_ec) {
@@ -92,6 +97,7 @@ int serve(const Config& config) {
         });
     });
 
+    reconciler.start();
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < config.io_threads; ++i) {
         threads.emplace_back([&io] { io.run(); });

@@ -154,6 +154,22 @@ Lookup file_lookup(const std::string& path) {
         });
 }
 
+namespace {
+
+std::vector<Cidr> parse_networks(const std::string& key, const std::string& text) {
+    std::vector<Cidr> networks;
+    for (const auto& item : split_list(text)) {
+        auto network = Cidr::parse(item);
+        if (!network) {
+            throw ConfigError(key, "'" + item + "' is not an IP address or CIDR network");
+        }
+        networks.push_back(*network);
+    }
+    return networks;
+}
+
+}  // namespace
+
 Config load_config(const Lookup& lookup, ConfigPurpose purpose) {
     Config config;
     auto database_url = non_empty(lookup, "DATABASE_URL");
@@ -221,7 +237,22 @@ Config load_config(const Lookup& lookup, ConfigPurpose purpose) {
         throw ConfigError("IAMPORT_CALL_TIMEOUT_MS", "must not be shorter than IAMPORT_TIMEOUT_MS");
     }
     if (auto ips = non_empty(lookup, "WEBHOOK_ALLOWED_IPS")) {
-        config.webhook_allowed_ips = split_list(*ips);
+        config.webhook_allowed_ips = parse_networks("WEBHOOK_ALLOWED_IPS", *ips);
+    }
+    if (auto proxies = non_empty(lookup, "WEBHOOK_TRUSTED_PROXIES")) {
+        config.webhook_trusted_proxies = parse_networks("WEBHOOK_TRUSTED_PROXIES", *proxies);
+    }
+    if (auto v = non_empty(lookup, "WEBHOOK_RATE_LIMIT_PER_SECOND")) {
+        config.webhook_rate_per_second =
+            static_cast<double>(parse_unsigned("WEBHOOK_RATE_LIMIT_PER_SECOND", *v, 1, 1'000'000));
+    }
+    if (auto v = non_empty(lookup, "WEBHOOK_RATE_LIMIT_BURST")) {
+        config.webhook_rate_burst =
+            static_cast<double>(parse_unsigned("WEBHOOK_RATE_LIMIT_BURST", *v, 1, 1'000'000));
+    }
+    if (auto v = non_empty(lookup, "WEBHOOK_MAX_ATTEMPTS")) {
+        config.webhook_max_attempts =
+            static_cast<int>(parse_unsigned("WEBHOOK_MAX_ATTEMPTS", *v, 1, 100'000));
     }
     if (auto origins = non_empty(lookup, "CORS_ALLOWED_ORIGINS")) {
         config.cors_allowed_origins = split_list(*origins);

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "service/common/cidr.hpp"
+
 namespace mg {
 
 class ConfigError : public std::runtime_error {
@@ -52,7 +54,11 @@ struct Config {
     std::chrono::milliseconds iamport_connect_timeout{3000};
     std::chrono::milliseconds iamport_attempt_timeout{10'000};  // one HTTP exchange
     std::chrono::milliseconds iamport_call_timeout{30'000};     // a call, retries included
-    std::vector<std::string> webhook_allowed_ips;
+    std::vector<Cidr> webhook_allowed_ips;                      // empty: any source
+    std::vector<Cidr> webhook_trusted_proxies;                  // whose X-Forwarded-For is believed
+    double webhook_rate_per_second = 50;                        // per source address
+    double webhook_rate_burst = 200;
+    int webhook_max_attempts = 60;  // processing attempts before a delivery is `failed`
     std::vector<std::string> cors_allowed_origins;
     std::chrono::seconds reconcile_interval{30};
     std::string log_level = "info";

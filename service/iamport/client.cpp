@@ -43,11 +43,15 @@ struct Call {
     std::string target;
     std::string body;
     bool idempotent;
+    // POST /benepia/payment answers a refused payment with HTTP 500 and the envelope (the
+    // official Swagger file: 500 "베네피아 포인트 결제 실패"): a decline, not a broken iamport.
+    bool http_500_is_decline = false;
 };
 
 // Reads iamport's envelope out of an HTTP exchange. `idempotent` decides what a lost answer
 // means: for a GET nothing happened that matters; for a POST/PUT it may have happened.
-Result<json::value> interpret(const Exchange& exchange, bool idempotent) {
+Result<json::value> interpret(const Exchange& exchange, bool idempotent,
+                              bool http_500_is_decline = false) {
     using Failure = Exchange::Failure;
     if (exchange.failure == Failure::before_sent) {
         return Error{Outcome::not_sent, 0, 0, exchange.error};
@@ -70,6 +74,9 @@ Result<json::value> interpret(const Exchange& exchange, bool idempotent) {
         if (auto it = envelope->find("code"); it != envelope->end() && it->value().is_int64()) {
             code = it->value().get_int64();
         }
+    }
+    if (http_500_is_decline && status == 500 && envelope && code != 0 && !message.empty()) {
+        return Error{Outcome::declined, status, static_cast<int>(code), message};
     }
     if (status >= 500) {
         return Error{Outcome::upstream_error, status, static_cast<int>(code),
@@ -268,7 +275,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
                 co_await transport->exchange(call.method, call.target, call.body,
                                              renewed->access_token, attempt_deadline(deadline));
         }
-        co_return interpret(exchange, call.idempotent);
+        co_return interpret(exchange, call.idempotent, call.http_500_is_decline);
     }
 
     std::chrono::milliseconds backoff(int retry) {
@@ -397,8 +404,12 @@ awaitable<Result<Payment>> Client::update_vbank(std::string imp_uid, VbankUpdate
 
 awaitable<Result<Payment>> Client::benepia_payment(BenepiaRequest request) {
     auto impl = impl_;
-    Call call{http_verb::post, "POST /benepia/payment", "/benepia/payment",
-              json::serialize(to_body(request)), false};
+    Call call{http_verb::post,
+              "POST /benepia/payment",
+              "/benepia/payment",
+              json::serialize(to_body(request)),
+              false,
+              true};
     co_return co_await impl->payment_call(call);
 }
 

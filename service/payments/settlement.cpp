@@ -105,10 +105,43 @@ OrderView load_view(pqxx::work& txn, domain::Order order) {
     return OrderView{std::move(order), std::move(payments)};
 }
 
-http::HttpError iamport_failure(const iamport::Error& error) {
+bool expire_if_due(pqxx::work& txn, domain::Order& order, domain::EventCause cause) {
+    if (order.status != OrderStatus::awaiting_deposit) {
+        return false;
+    }
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    std::optional<std::string> last_vbank;
+    for (const auto& payment : db::list_payments(txn, order.id)) {
+        if (payment.status != "ready") {
+            continue;
+        }
+        if (payment.vbank_date <= 0 || payment.vbank_date > now) {
+            return false;  // an account still open
+        }
+        last_vbank = payment.imp_uid;
+    }
+    if (!last_vbank) {
+        return false;
+    }
+    if (!db::set_order_status(txn, order.id, order.status, OrderStatus::expired, cause, last_vbank,
+                              R"({"reason":"the virtual account's due time passed"})")) {
+        throw std::logic_error("order status changed under its row lock");
+    }
+    log::info("order expired: no deposit before the due time",
+              {{"merchant_uid", order.merchant_uid}, {"imp_uid", *last_vbank}});
+    order.status = OrderStatus::expired;
+    return true;
+}
+
+http::HttpError iamport_failure(const iamport::Error& error, bool payment_call) {
     using iamport::Outcome;
     switch (error.outcome) {
         case Outcome::declined:
+            if (!payment_call) {
+                break;
+            }
             return http::HttpError(
                 Status::payment_required, "payment_failed",
                 error.message.empty() ? "iamport declined the payment" : error.message);
@@ -180,7 +213,7 @@ asio::awaitable<std::optional<OrderView>> sync_order(app::DbExecutor& db, iampor
         found_by_merchant_uid = true;
         fetched.emplace(newest->imp_uid, newest.value());
     } else if (newest.outcome() != iamport::Outcome::not_found) {
-        throw iamport_failure(newest.error());
+        throw iamport_failure(newest.error(), false);
     }
     for (const auto& imp_uid : snapshot->imp_uids) {
         if (fetched.contains(imp_uid)) {
@@ -190,7 +223,7 @@ asio::awaitable<std::optional<OrderView>> sync_order(app::DbExecutor& db, iampor
         if (payment) {
             fetched.emplace(imp_uid, payment.value());
         } else if (payment.outcome() != iamport::Outcome::not_found) {
-            throw iamport_failure(payment.error());
+            throw iamport_failure(payment.error(), false);
         }
     }
     std::vector<const iamport::Payment*> ordered;

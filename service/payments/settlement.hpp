@@ -47,10 +47,16 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const iamport::Paym
 
 OrderView load_view(pqxx::work& txn, domain::Order order);
 
+// With `order` locked: an order awaiting deposit whose virtual accounts are all past their due
+// time becomes expired. Call it right after re-fetching the order's payments from iamport, so
+// that a deposit that did arrive is seen first. True when the order expired.
+bool expire_if_due(pqxx::work& txn, domain::Order& order, domain::EventCause cause);
+
 // The HTTP answer for an iamport call that failed (SPEC §4): declined → 402 payment_failed
 // with iamport's message, breaker open → 503, timeout before sending → 504, anything else
 // iamport got wrong → 502.
-http::HttpError iamport_failure(const iamport::Error& error);
+// `payment_call`: false for reads (a refusal of a read is iamport misbehaving, not a decline).
+http::HttpError iamport_failure(const iamport::Error& error, bool payment_call = true);
 
 // How long an attempt may stay in_flight before settling treats it as of unknown outcome:
 // longer than any call to iamport can last.

@@ -82,8 +82,13 @@ Gateway::Gateway(std::string database_url, Headers env)
     for (int attempt = 0; attempt < 5; ++attempt) {
         port_ = free_port();
         auto env_with_port = full;
-        if (std::none_of(env_.begin(), env_.end(), [](auto& e) { return e.first == "LISTEN"; })) {
+        const auto listen =
+            std::find_if(env_.begin(), env_.end(), [](auto& e) { return e.first == "LISTEN"; });
+        if (listen == env_.end()) {
             env_with_port.emplace_back("LISTEN", "127.0.0.1:" + std::to_string(port_));
+        } else {
+            port_ = static_cast<unsigned short>(
+                std::stoi(listen->second.substr(listen->second.rfind(':') + 1)));
         }
         process_ = std::make_unique<ChildProcess>(
             ChildProcess::Options{{kGatewayBinary, "serve"}, env_with_port, next_log_path()});

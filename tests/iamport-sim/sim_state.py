@@ -204,15 +204,17 @@ class State:
         return ok(self.public(payment))
 
     def benepia_payment(self, fields):
+        # iamport answers every Benepia failure with HTTP 500 and the envelope (the official
+        # Swagger file: 500 "베네피아 포인트 결제 실패"), not with HTTP 200 and code != 0.
         amount = self._integral_amount(fields["amount"])
         if amount is None or amount <= 0:
-            return fail("결제금액이 올바르지 않습니다.", -1)
+            return fail("결제금액이 올바르지 않습니다.", -1, 500)
         if fields["benepia_password"] == BENEPIA_DECLINED_PASSWORD:
-            return fail("베네피아 아이디 또는 비밀번호가 올바르지 않습니다.", -1)
+            return fail("베네피아 아이디 또는 비밀번호가 올바르지 않습니다.", -1, 500)
         if fields["benepia_user"] == BENEPIA_NO_POINTS_USER:
-            return fail("베네피아 포인트 잔액이 부족합니다.", -1)
+            return fail("베네피아 포인트 잔액이 부족합니다.", -1, 500)
         if self._ever_paid(fields["merchant_uid"]):
-            return fail("이미 결제가 완료된 merchant_uid 입니다.", -1)
+            return fail("이미 결제가 완료된 merchant_uid 입니다.", -1, 500)
         payment = self._blank_payment(fields["merchant_uid"], amount, "point", "kcp")
         self._copy_order_fields(payment, fields)
         payment.update({"status": "paid", "paid_at": self.now(), "apply_num": "B" +

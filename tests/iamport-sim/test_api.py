@@ -88,7 +88,7 @@ class Api(unittest.TestCase):
         status, answer = self.sim.call("POST", "/benepia/payment",
                                        dict(body, merchant_uid="b2", benepia_password="wrong"),
                                        self.token)
-        self.assertEqual((status, answer["code"], answer["response"]), (200, -1, None))
+        self.assertEqual((status, answer["code"], answer["response"]), (500, -1, None))
 
     def test_cancel_checksum_partial_and_full(self):
         _, answer = self.vbank(amount=10000)

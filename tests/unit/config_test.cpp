@@ -92,8 +92,11 @@ TEST(Config, ParsesListsAndValues) {
     const auto config = load_config(map_lookup(values), ConfigPurpose::serve);
     EXPECT_EQ(config.listen.host, "0.0.0.0");
     EXPECT_EQ(config.listen.port, 9000);
-    EXPECT_EQ(config.webhook_allowed_ips,
-              (std::vector<std::string>{"52.78.100.19/32", "52.78.48.223/32"}));
+    ASSERT_EQ(config.webhook_allowed_ips.size(), 2u);
+    EXPECT_TRUE(
+        config.webhook_allowed_ips[1].contains(boost::asio::ip::make_address("52.78.48.223")));
+    EXPECT_FALSE(
+        config.webhook_allowed_ips[1].contains(boost::asio::ip::make_address("52.78.48.224")));
     EXPECT_EQ(config.cors_allowed_origins,
               (std::vector<std::string>{"https://shop.example", "http://localhost:3000"}));
     EXPECT_EQ(config.public_base_url, "https://pay.shop.example");
@@ -128,6 +131,52 @@ TEST(Config, ConfigFileOfKeyValueLines) {
     EXPECT_EQ(config.database_url, "postgresql://db/mg");
     EXPECT_EQ(config.listen.port, 8181);
     std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace mg
+
+namespace mg {
+namespace {
+
+TEST(Config, BadNetworksNameTheirKey) {
+    std::map<std::string, std::string> values{{"DATABASE_URL", "postgresql://x/y"},
+                                              {"IAMPORT_IMP_KEY", "k"},
+                                              {"IAMPORT_IMP_SECRET", "s"},
+                                              {"WEBHOOK_ALLOWED_IPS", "10.0.0.0/8, 300.1.1.1"}};
+    auto lookup = [&](const std::string& key) -> std::optional<std::string> {
+        const auto it = values.find(key);
+        return it == values.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    try {
+        load_config(lookup, ConfigPurpose::serve);
+        FAIL() << "accepted a bad network";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(e.key(), "WEBHOOK_ALLOWED_IPS");
+    }
+    values["WEBHOOK_ALLOWED_IPS"] = "10.0.0.0/33";
+    EXPECT_THROW(load_config(lookup, ConfigPurpose::serve), ConfigError);
+    values["WEBHOOK_ALLOWED_IPS"] = "2001:db8::/32";
+    values["WEBHOOK_TRUSTED_PROXIES"] = "127.0.0.1";
+    const auto config = load_config(lookup, ConfigPurpose::serve);
+    EXPECT_TRUE(
+        config.webhook_allowed_ips[0].contains(boost::asio::ip::make_address("2001:db8::1")));
+    EXPECT_TRUE(config.webhook_trusted_proxies[0].contains(
+        boost::asio::ip::make_address("::ffff:127.0.0.1")));
+}
+
+TEST(Cidr, MatchesByPrefix) {
+    const auto net = Cidr::parse("192.168.16.0/20");
+    ASSERT_TRUE(net);
+    EXPECT_TRUE(net->contains(boost::asio::ip::make_address("192.168.31.255")));
+    EXPECT_FALSE(net->contains(boost::asio::ip::make_address("192.168.32.0")));
+    EXPECT_FALSE(net->contains(boost::asio::ip::make_address("::1")));
+    EXPECT_TRUE(Cidr::parse("0.0.0.0/0")->contains(boost::asio::ip::make_address("8.8.8.8")));
+    EXPECT_TRUE(Cidr::parse("::/0")->contains(boost::asio::ip::make_address("2001:db8::5")));
+    EXPECT_FALSE(Cidr::parse(""));
+    EXPECT_FALSE(Cidr::parse("10.0.0.0/"));
+    EXPECT_FALSE(Cidr::parse("10.0.0.0/8x"));
+    EXPECT_FALSE(Cidr::parse("example.com"));
 }
 
 }  // namespace

@@ -1,0 +1,242 @@
+#include "service/payments/reconciler.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "db/orders_repository.hpp"
+#include "db/payments_repository.hpp"
+#include "service/app/db_executor.hpp"
+#include "service/common/log.hpp"
+#include "service/iamport/client.hpp"
+#include "service/payments/settlement.hpp"
+
+namespace mg::payments {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr int kDeliveriesPerClaim = 20;
+constexpr int kOrdersPerClaim = 50;
+constexpr std::chrono::seconds kTick{1};
+
+}  // namespace
+
+std::chrono::seconds delivery_backoff(int attempts) {
+    if (attempts <= 1) {
+        return std::chrono::seconds(1);
+    }
+    if (attempts >= 6) {
+        return std::chrono::seconds(30);
+    }
+    return std::chrono::seconds(std::min(30, 1 << (attempts - 1)));
+}
+
+asio::awaitable<std::string> process_delivery(app::DbExecutor& db, iamport::Client& iamport,
+                                              const db::Delivery& delivery, int max_attempts) {
+    const auto payment = co_await iamport.get_payment(delivery.imp_uid);
+    if (!payment && payment.outcome() != iamport::Outcome::not_found) {
+        const auto& error = payment.error();
+        const auto retry_in = delivery_backoff(delivery.attempts);
+        const auto state = co_await db.run([&](pqxx::connection& c) {
+            pqxx::work work(c);
+            auto left =
+                db::retry_delivery(work, delivery.id, error.message, retry_in, max_attempts);
+            work.commit();
+            return left;
+        });
+        const bool failed = state == db::DeliveryState::failed;
+        (failed ? log::error : log::warn)(
+            failed ? "webhook delivery failed for good; an operator must look"
+                   : "webhook delivery not processed yet; will retry",
+            {{"delivery", delivery.id},
+             {"imp_uid", delivery.imp_uid},
+             {"attempts", delivery.attempts},
+             {"retry_in_s", static_cast<std::int64_t>(retry_in.count())},
+             {"error", error.message}});
+        co_return failed ? "failed" : "retry";
+    }
+
+    std::string outcome;
+    if (!payment) {
+        // iamport knows no such payment: a forged or mistyped notice. Recorded, acknowledged.
+        outcome = "unknown_payment";
+        log::warn("webhook for a payment iamport does not know",
+                  {{"delivery", delivery.id}, {"imp_uid", delivery.imp_uid}});
+    }
+    co_await db.run([&](pqxx::connection& c) {
+        pqxx::work work(c);
+        if (payment) {
+            // The order is iamport's merchant_uid's, never the body's.
+            auto order = db::find_order_for_update(work, payment->merchant_uid);
+            if (!order) {
+                outcome = "unknown_order";
+                log::warn("webhook for a payment of no order of ours",
+                          {{"delivery", delivery.id},
+                           {"imp_uid", delivery.imp_uid},
+                           {"merchant_uid", payment->merchant_uid}});
+            } else {
+                const auto applied =
+                    apply_payment(work, *order, payment.value(), domain::EventCause::webhook);
+                outcome = applied.review_reason  ? "needs_review"
+                          : applied.path.empty() ? "unchanged"
+                                                 : "applied";
+            }
+            if (delivery.merchant_uid && *delivery.merchant_uid != payment->merchant_uid) {
+                log::warn("webhook body names another merchant_uid than iamport",
+                          {{"delivery", delivery.id},
+                           {"imp_uid", delivery.imp_uid},
+                           {"claimed_merchant_uid", *delivery.merchant_uid},
+                           {"merchant_uid", payment->merchant_uid}});
+            }
+        }
+        db::mark_delivery_processed(work, delivery.id, outcome);
+        work.commit();
+    });
+    log::info("webhook processed", {{"delivery", delivery.id},
+                                    {"imp_uid", delivery.imp_uid},
+                                    {"claimed_status", delivery.status.value_or("")},
+                                    {"iamport_status", payment ? payment->status : ""},
+                                    {"outcome", outcome}});
+    co_return outcome;
+}
+
+struct Reconciler::State : std::enable_shared_from_this<State> {
+    State(asio::any_io_executor ex, app::DbExecutor& d, iamport::Client& i, const Config& c)
+        : executor(std::move(ex)), db(d), iamport(i), config(c), timer(executor) {}
+
+    asio::any_io_executor executor;
+    app::DbExecutor& db;
+    iamport::Client& iamport;
+    const Config& config;
+    asio::steady_timer timer;
+    std::atomic<bool> stopped{false};
+
+    asio::awaitable<void> process_one(std::int64_t id) {
+        auto delivery = co_await db.run([&](pqxx::connection& c) {
+            pqxx::work work(c);
+            auto claimed = db::claim_delivery(work, id, kDeliveryLease);
+            work.commit();
+            return claimed;
+        });
+        if (delivery) {
+            co_await process_delivery(db, iamport, *delivery, config.webhook_max_attempts);
+        }
+    }
+
+    asio::awaitable<void> inbox_pass() {
+        while (!stopped) {
+            auto deliveries = co_await db.run([&](pqxx::connection& c) {
+                pqxx::work work(c);
+                auto claimed = db::claim_due_deliveries(work, kDeliveriesPerClaim, kDeliveryLease);
+                work.commit();
+                return claimed;
+            });
+            for (const auto& delivery : deliveries) {
+                try {
+                    co_await process_delivery(db, iamport, delivery, config.webhook_max_attempts);
+                } catch (const std::exception& e) {
+                    // The lease runs out and the delivery is taken up again.
+                    log::error("webhook processing failed",
+                               {{"delivery", delivery.id}, {"error", e.what()}});
+                }
+            }
+            if (deliveries.size() < static_cast<std::size_t>(kDeliveriesPerClaim)) {
+                break;
+            }
+        }
+    }
+
+    asio::awaitable<void> orders_pass() {
+        const auto lease = std::max(config.reconcile_interval, std::chrono::seconds(5));
+        auto uids = co_await db.run([&](pqxx::connection& c) {
+            pqxx::work work(c);
+            auto claimed = db::claim_orders_to_reconcile(work, kOrdersPerClaim, lease);
+            work.commit();
+            return claimed;
+        });
+        for (const auto& uid : uids) {
+            if (stopped) {
+                break;
+            }
+            try {
+                co_await sync_order(db, iamport, uid, domain::EventCause::reconciler);
+                co_await db.run([&](pqxx::connection& c) {
+                    pqxx::work work(c);
+                    if (auto order = db::find_order_for_update(work, uid)) {
+                        expire_if_due(work, *order, domain::EventCause::reconciler);
+                    }
+                    work.commit();
+                });
+            } catch (const std::exception& e) {
+                log::warn("reconciling an order failed; will retry",
+                          {{"merchant_uid", uid}, {"error", e.what()}});
+            }
+        }
+    }
+
+    asio::awaitable<void> loop() {
+        auto self = shared_from_this();
+        auto next_orders_pass = std::chrono::steady_clock::now();
+        log::info("reconciler started",
+                  {{"interval_s", static_cast<std::int64_t>(config.reconcile_interval.count())}});
+        while (!stopped) {
+            try {
+                co_await inbox_pass();
+                if (std::chrono::steady_clock::now() >= next_orders_pass) {
+                    next_orders_pass = std::chrono::steady_clock::now() + config.reconcile_interval;
+                    co_await orders_pass();
+                }
+            } catch (const std::exception& e) {
+                log::warn("reconciler pass failed", {{"error", e.what()}});
+            }
+            if (stopped) {
+                break;
+            }
+            timer.expires_after(
+                std::min<std::chrono::steady_clock::duration>(kTick, config.reconcile_interval));
+            boost::system::error_code ec;
+            co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+        log::info("reconciler stopped");
+    }
+};
+
+Reconciler::Reconciler(asio::any_io_executor executor, app::DbExecutor& db,
+                       iamport::Client& iamport, const Config& config)
+    : state_(std::make_shared<State>(std::move(executor), db, iamport, config)) {}
+
+Reconciler::~Reconciler() {
+    stop();
+}
+
+void Reconciler::start() {
+    asio::co_spawn(state_->executor, state_->loop(), asio::detached);
+}
+
+void Reconciler::stop() {
+    state_->stopped = true;
+    asio::post(state_->executor, [state = state_] { state->timer.cancel(); });
+}
+
+void Reconciler::process_soon(std::int64_t delivery_id) {
+    if (state_->stopped) {
+        return;
+    }
+    asio::co_spawn(
+        state_->executor,
+        [state = state_, delivery_id]() -> asio::awaitable<void> {
+            try {
+                co_await state->process_one(delivery_id);
+            } catch (const std::exception& e) {
+                // Left pending: the reconciler's inbox pass takes it up after the lease.
+                log::warn("webhook processing deferred",
+                          {{"delivery", delivery_id}, {"error", e.what()}});
+            }
+        },
+        asio::detached);
+}
+
+}  // namespace mg::payments

@@ -1,0 +1,365 @@
+// Webhooks and the reconciler through the real binary and the iamport simulator (SPEC §6):
+// every notice believed only after re-fetching, none lost, none applied twice.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <csignal>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "tests/e2e/gateway.hpp"
+#include "tests/support/sim_process.hpp"
+
+namespace mg::test {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+std::int64_t now_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+class Webhooks : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        sim_ = std::make_unique<SimProcess>();
+        database_ = std::make_unique<TestDatabase>();
+        gateway_ = start_gateway();
+        key_ = gateway_->create_api_key("storefront", {"read", "write", "refund"});
+    }
+
+    // A gateway whose notice_url is its own webhook route (or a dead one when `deaf`).
+    std::unique_ptr<Gateway> start_gateway(bool deaf = false, Headers extra = {}) {
+        const auto port = free_port();
+        Headers env{{"IAMPORT_BASE_URL", sim_->base_url()},
+                    {"IAMPORT_IMP_KEY", "sandbox_imp_key"},
+                    {"IAMPORT_IMP_SECRET", "sandbox_imp_secret"},
+                    {"IAMPORT_PG", "kcp"},
+                    {"IAMPORT_TIMEOUT_MS", "2000"},
+                    {"IAMPORT_CALL_TIMEOUT_MS", "4000"},
+                    {"RECONCILE_INTERVAL", "1"},
+                    {"LISTEN", "127.0.0.1:" + std::to_string(port)},
+                    {"PUBLIC_BASE_URL", deaf ? std::string("http://127.0.0.1:9")
+                                             : "http://127.0.0.1:" + std::to_string(port)}};
+        for (auto& item : extra) {
+            std::erase_if(env, [&](const auto& e) { return e.first == item.first; });
+            env.push_back(item);
+        }
+        return std::make_unique<Gateway>(database_->url(), env);
+    }
+
+    Headers auth() const { return Gateway::bearer(key_); }
+
+    void new_order(Gateway& gateway, const std::string& uid, std::int64_t amount = 32000) {
+        const auto response = gateway.post_json(
+            "/v1/orders", {{"merchant_uid", uid}, {"name", "원두 1kg"}, {"amount", amount}},
+            auth());
+        ASSERT_EQ(response.status, 201) << response.body;
+    }
+    // Issues a vbank through the gateway; returns its imp_uid.
+    std::string issue_vbank(Gateway& gateway, const std::string& uid,
+                            std::int64_t due = now_seconds() + 86400) {
+        const auto response = gateway.post_json(
+            "/v1/orders/" + uid + "/vbank", {{"vbank_code", "088"}, {"vbank_due", due}}, auth());
+        EXPECT_EQ(response.status, 200) << response.body;
+        return std::string(response.json().at("payments").as_array()[0].at("imp_uid").as_string());
+    }
+    std::string status_of(Gateway& gateway, const std::string& uid) {
+        const auto response = gateway.request("GET", "/v1/orders/" + uid, {}, auth());
+        EXPECT_EQ(response.status, 200) << response.body;
+        return std::string(response.json().at("status").as_string());
+    }
+    bool wait_for_status(Gateway& gateway, const std::string& uid, const std::string& status,
+                         std::chrono::milliseconds timeout = 15s) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (status_of(gateway, uid) == status) {
+                return true;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+        return false;
+    }
+    HttpResponse post_webhook(Gateway& gateway, const json::value& body,
+                              const Headers& headers = {}) {
+        return gateway.post_json("/webhooks/iamport", body, headers);
+    }
+    std::int64_t query_int(const std::string& sql) {
+        pqxx::connection connection(database_->url());
+        pqxx::work work(connection);
+        return work.exec1(sql)[0].as<std::int64_t>();
+    }
+    std::int64_t transitions_to(const std::string& uid, const std::string& status) {
+        return query_int(
+            "SELECT count(*) FROM order_events e JOIN orders o ON o.id = e.order_id "
+            "WHERE o.merchant_uid = '" +
+            uid + "' AND e.to_status = '" + status + "'");
+    }
+    bool wait_until_inbox_settled(std::chrono::milliseconds timeout = 20s) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (query_int("SELECT count(*) FROM webhook_inbox WHERE state = 'pending'") == 0) {
+                return true;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+        return false;
+    }
+
+    std::unique_ptr<SimProcess> sim_;
+    std::unique_ptr<TestDatabase> database_;
+    std::unique_ptr<Gateway> gateway_;
+    std::string key_;
+};
+
+TEST_F(Webhooks, ADepositNoticeMakesTheOrderPaid) {
+    new_order(*gateway_, "wh-1");
+    const auto imp_uid = issue_vbank(*gateway_, "wh-1");
+    sim_->deposit(imp_uid);
+    ASSERT_TRUE(wait_for_status(*gateway_, "wh-1", "paid"));
+    EXPECT_EQ(transitions_to("wh-1", "paid"), 1);
+    ASSERT_TRUE(wait_until_inbox_settled());
+    // iamport's notices (ready, then paid) are stored, then processed.
+    EXPECT_GE(query_int("SELECT count(*) FROM webhook_inbox WHERE state = 'processed'"), 2);
+    EXPECT_EQ(query_int("SELECT count(*) FROM order_events e JOIN orders o ON o.id = e.order_id "
+                        "WHERE o.merchant_uid = 'wh-1' AND e.to_status = 'paid' "
+                        "AND e.cause = 'webhook'"),
+              1);
+}
+
+TEST_F(Webhooks, FormDataIsAcceptedToo) {
+    new_order(*gateway_, "wh-form");
+    auto deaf = start_gateway(true);
+    const auto imp_uid = issue_vbank(*deaf, "wh-form");
+    sim_->deposit(imp_uid);
+    const auto response = gateway_->request(
+        "POST", "/webhooks/iamport", "imp_uid=" + imp_uid + "&merchant_uid=wh-form&status=paid",
+        {{"Content-Type", "application/x-www-form-urlencoded"}});
+    ASSERT_EQ(response.status, 200) << response.body;
+    EXPECT_TRUE(wait_for_status(*gateway_, "wh-form", "paid"));
+    EXPECT_EQ(query_int("SELECT count(*) FROM webhook_inbox WHERE imp_uid = '" + imp_uid +
+                        "' AND merchant_uid = 'wh-form' AND claimed_status = 'paid' "
+                        "AND content_type = 'application/x-www-form-urlencoded'"),
+              1);
+}
+
+TEST_F(Webhooks, FiftyCopiesAtOnceRecordOnePaidTransition) {
+    // Notices only from this test, and no reconciler pass to settle the order before them.
+    gateway_ = start_gateway(true, {{"RECONCILE_INTERVAL", "3600"}});
+    new_order(*gateway_, "wh-50");
+    const auto imp_uid = issue_vbank(*gateway_, "wh-50");
+    sim_->deposit(imp_uid);
+    std::vector<int> statuses(50);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 50; ++i) {
+        threads.emplace_back([&, i] {
+            statuses[i] =
+                post_webhook(*gateway_,
+                             {{"imp_uid", imp_uid}, {"merchant_uid", "wh-50"}, {"status", "paid"}})
+                    .status;
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 200), 50);
+    ASSERT_TRUE(wait_until_inbox_settled());
+    EXPECT_EQ(status_of(*gateway_, "wh-50"), "paid");
+    EXPECT_EQ(transitions_to("wh-50", "paid"), 1);
+    EXPECT_EQ(query_int("SELECT count(*) FROM webhook_inbox WHERE imp_uid = '" + imp_uid +
+                        "' AND outcome = 'applied'"),
+              1);
+}
+
+TEST_F(Webhooks, ForgedNoticesNeverMakeAnOrderPaid) {
+    gateway_ = start_gateway(true, {{"RECONCILE_INTERVAL", "3600"}});
+    auto& deaf = gateway_;
+    // 1. Claims paid while iamport says ready.
+    new_order(*deaf, "forge-1");
+    const auto ready = issue_vbank(*deaf, "forge-1");
+    EXPECT_EQ(post_webhook(*gateway_,
+                           {{"imp_uid", ready}, {"merchant_uid", "forge-1"}, {"status", "paid"}})
+                  .status,
+              200);
+    // 2. A real payment, of another amount.
+    new_order(*deaf, "forge-2");
+    const auto cheap = sim_->create_checkout_payment(
+        {{"merchant_uid", "forge-2"}, {"amount", 100}, {"webhook", false}});
+    EXPECT_EQ(post_webhook(*gateway_, {{"imp_uid", cheap.at("imp_uid")},
+                                       {"merchant_uid", "forge-2"},
+                                       {"status", "paid"}})
+                  .status,
+              200);
+    // 3. Another order's payment, presented as this order's.
+    new_order(*deaf, "forge-3");
+    new_order(*deaf, "forge-4", 500);
+    const auto others = sim_->create_checkout_payment(
+        {{"merchant_uid", "forge-4"}, {"amount", 500}, {"webhook", false}});
+    EXPECT_EQ(post_webhook(*gateway_, {{"imp_uid", others.at("imp_uid")},
+                                       {"merchant_uid", "forge-3"},
+                                       {"status", "paid"}})
+                  .status,
+              200);
+    // 4. A payment iamport never heard of.
+    EXPECT_EQ(post_webhook(
+                  *gateway_,
+                  {{"imp_uid", "imp_forged_000"}, {"merchant_uid", "forge-3"}, {"status", "paid"}})
+                  .status,
+              200);
+
+    ASSERT_TRUE(wait_until_inbox_settled());
+    EXPECT_EQ(status_of(*gateway_, "forge-1"), "awaiting_deposit");
+    EXPECT_EQ(status_of(*gateway_, "forge-2"), "needs_review");
+    EXPECT_EQ(status_of(*gateway_, "forge-3"), "pending");
+    // The payment iamport confirms is applied to its own order, whatever the body said.
+    EXPECT_EQ(status_of(*gateway_, "forge-4"), "paid");
+    EXPECT_EQ(transitions_to("forge-1", "paid") + transitions_to("forge-2", "paid") +
+                  transitions_to("forge-3", "paid"),
+              0);
+    EXPECT_EQ(query_int("SELECT count(*) FROM webhook_inbox WHERE outcome = 'unknown_payment'"), 1);
+    EXPECT_NE(gateway_->log().find("needs review"), std::string::npos);
+}
+
+TEST_F(Webhooks, ANoticeWhileIamportIsDownIsAppliedWhenItIsBack) {
+    gateway_ = start_gateway(true, {{"RECONCILE_INTERVAL", "3600"}});
+    new_order(*gateway_, "down-1");
+    const auto imp_uid = issue_vbank(*gateway_, "down-1");
+    sim_->deposit(imp_uid);
+    sim_->set_fault({{"endpoint", "*"}, {"kind", "http_error"}, {"status", 503}, {"count", 1000}});
+    const auto response = post_webhook(
+        *gateway_, {{"imp_uid", imp_uid}, {"merchant_uid", "down-1"}, {"status", "paid"}});
+    EXPECT_EQ(response.status, 200);
+    std::this_thread::sleep_for(3s);
+    EXPECT_EQ(status_of(*gateway_, "down-1"), "awaiting_deposit");
+    EXPECT_GE(query_int("SELECT attempts FROM webhook_inbox WHERE imp_uid = '" + imp_uid +
+                        "' ORDER BY id DESC LIMIT 1"),
+              2);
+    sim_->clear_faults();
+    EXPECT_TRUE(wait_for_status(*gateway_, "down-1", "paid", 40s));
+    EXPECT_EQ(query_int("SELECT count(*) FROM order_events e JOIN orders o ON o.id = e.order_id "
+                        "WHERE o.merchant_uid = 'down-1' AND e.to_status = 'paid' "
+                        "AND e.cause = 'webhook'"),
+              1);
+}
+
+TEST_F(Webhooks, ANoticeStoredBeforeAKillIsAppliedAfterRestart) {
+    gateway_ = start_gateway(true, {{"RECONCILE_INTERVAL", "3600"}});
+    new_order(*gateway_, "kill-1");
+    const auto imp_uid = issue_vbank(*gateway_, "kill-1");
+    sim_->deposit(imp_uid);
+    sim_->set_fault({{"endpoint", "*"}, {"kind", "http_error"}, {"status", 503}, {"count", 1000}});
+    ASSERT_EQ(post_webhook(*gateway_, {{"imp_uid", imp_uid}, {"status", "paid"}}).status, 200);
+    gateway_->process().kill_now();
+    sim_->clear_faults();
+    EXPECT_EQ(query_int("SELECT count(*) FROM webhook_inbox WHERE state = 'pending'"), 1);
+
+    gateway_ = start_gateway(true, {{"RECONCILE_INTERVAL", "3600"}});
+    EXPECT_TRUE(wait_for_status(*gateway_, "kill-1", "paid", 45s));
+    EXPECT_EQ(transitions_to("kill-1", "paid"), 1);
+    ASSERT_TRUE(wait_until_inbox_settled(45s));
+    EXPECT_EQ(query_int("SELECT count(*) FROM webhook_inbox WHERE state = 'processed'"), 1);
+}
+
+TEST_F(Webhooks, TheReconcilerFindsADepositWhoseNoticeNeverCame) {
+    gateway_ = start_gateway(true);  // iamport's notices go nowhere
+    new_order(*gateway_, "lost-1");
+    const auto imp_uid = issue_vbank(*gateway_, "lost-1");
+    sim_->deposit(imp_uid);
+    EXPECT_TRUE(wait_for_status(*gateway_, "lost-1", "paid"));
+    EXPECT_EQ(query_int("SELECT count(*) FROM order_events e JOIN orders o ON o.id = e.order_id "
+                        "WHERE o.merchant_uid = 'lost-1' AND e.to_status = 'paid' "
+                        "AND e.cause = 'reconciler'"),
+              1);
+}
+
+TEST_F(Webhooks, AVbankPastItsDueTimeExpires) {
+    gateway_ = start_gateway(true);
+    new_order(*gateway_, "exp-1");
+    issue_vbank(*gateway_, "exp-1", now_seconds() + 2);
+    EXPECT_EQ(status_of(*gateway_, "exp-1"), "awaiting_deposit");
+    EXPECT_TRUE(wait_for_status(*gateway_, "exp-1", "expired", 20s));
+    EXPECT_EQ(transitions_to("exp-1", "expired"), 1);
+}
+
+TEST_F(Webhooks, TwoInstancesRecordEveryTransitionOnce) {
+    auto deaf = start_gateway(true, {{"RECONCILE_INTERVAL", "3600"}});
+    auto second = start_gateway(true, {{"RECONCILE_INTERVAL", "1"}});
+    std::vector<std::pair<std::string, std::string>> orders;
+    for (int i = 0; i < 10; ++i) {
+        const auto uid = "two-" + std::to_string(i);
+        new_order(*deaf, uid);
+        const auto imp_uid = issue_vbank(*deaf, uid);
+        sim_->deposit(imp_uid);
+        orders.emplace_back(uid, imp_uid);
+    }
+    std::vector<std::thread> threads;
+    for (auto* gateway : {gateway_.get(), second.get()}) {
+        for (int copy = 0; copy < 3; ++copy) {
+            threads.emplace_back([&, gateway] {
+                for (const auto& [uid, imp_uid] : orders) {
+                    EXPECT_EQ(post_webhook(
+                                  *gateway,
+                                  {{"imp_uid", imp_uid}, {"merchant_uid", uid}, {"status", "paid"}})
+                                  .status,
+                              200);
+                }
+            });
+        }
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    ASSERT_TRUE(wait_until_inbox_settled());
+    for (const auto& [uid, imp_uid] : orders) {
+        EXPECT_EQ(status_of(*gateway_, uid), "paid");
+        EXPECT_EQ(transitions_to(uid, "paid"), 1) << uid;
+        EXPECT_EQ(transitions_to(uid, "awaiting_deposit"), 1) << uid;
+    }
+}
+
+TEST_F(Webhooks, BadDeliveriesAreRefusedAndStoreNothing) {
+    auto response = gateway_->request("POST", "/webhooks/iamport", "{not json",
+                                      {{"Content-Type", "application/json"}});
+    EXPECT_EQ(response.status, 400);
+    response = post_webhook(*gateway_, {{"merchant_uid", "x"}, {"status", "paid"}});
+    EXPECT_EQ(response.status, 400);
+    response = post_webhook(*gateway_, {{"imp_uid", 12}});
+    EXPECT_EQ(response.status, 400);
+    response = gateway_->request("POST", "/webhooks/iamport", "imp_uid=x",
+                                 {{"Content-Type", "text/plain"}});
+    EXPECT_EQ(response.status, 415);
+    response = post_webhook(*gateway_, {{"imp_uid", "imp_1"}, {"pad", std::string(17000, 'x')}});
+    EXPECT_EQ(response.status, 413);
+    response = gateway_->request("POST", "/webhooks/iamport", std::string("imp_uid=a\xff\x00b"),
+                                 {{"Content-Type", "application/x-www-form-urlencoded"}});
+    EXPECT_EQ(response.status, 400);
+    EXPECT_EQ(query_int("SELECT count(*) FROM webhook_inbox"), 0);
+}
+
+TEST_F(Webhooks, OnlyAllowedSourcesMayDeliver) {
+    auto guarded = start_gateway(true, {{"WEBHOOK_ALLOWED_IPS", "10.0.0.0/8, 2001:db8::/32"}});
+    const json::value body{{"imp_uid", "imp_1"}, {"status", "paid"}};
+    auto response = post_webhook(*guarded, body);
+    EXPECT_EQ(response.status, 403);
+    // X-Forwarded-For counts only from a trusted proxy.
+    response = post_webhook(*guarded, body, {{"X-Forwarded-For", "10.1.2.3"}});
+    EXPECT_EQ(response.status, 403);
+    guarded.reset();
+
+    auto proxied = start_gateway(true, {{"WEBHOOK_ALLOWED_IPS", "203.0.113.0/24"},
+                                        {"WEBHOOK_TRUSTED_PROXIES", "127.0.0.1"}});
+    response = post_webhook(*proxied, body, {{"X-Forwarded-For", "203.0.113.7"}});
+    EXPECT_EQ(response.status, 200);
+    response = post_webhook(*proxied, body, {{"X-Forwarded-For", "203.0.113.7, 198.51.100.1"}});
+    EXPECT_EQ(response.status, 403);
+    response = post_webhook(*proxied, body);
+    EXPECT_EQ(response.status, 403);
+    EXPECT_EQ(query_int("SELECT count(*) FROM webhook_inbox"), 1);
+}
+
+}  // namespace
+}  // namespace mg::test
