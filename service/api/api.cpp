@@ -11,6 +11,7 @@
 #include "service/common/crypto.hpp"
 #include "service/common/log.hpp"
 #include "service/http/error.hpp"
+#include "service/metrics/metrics.hpp"
 
 namespace mg::api {
 
@@ -194,6 +195,8 @@ asio::awaitable<http::Response> Api::handle(http::Request& request,
     response.set("X-Request-Id", ctx.request_id);
     const auto elapsed =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
+    metrics::observe_request(std::string_view(request.method_string()), ctx.route,
+                             static_cast<int>(response.result_int()), elapsed.count() / 1000.0);
     log::info("access", {{"method", std::string_view(request.method_string())},
                          {"route", ctx.route.empty() ? std::string_view("unmatched") : ctx.route},
                          {"status", static_cast<int>(response.result_int())},

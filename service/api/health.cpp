@@ -1,9 +1,12 @@
-// Liveness and readiness probes.
+// Liveness and readiness probes, and the Prometheus metrics.
 #include "db/migrations.hpp"
+#include "db/webhook_inbox_repository.hpp"
 #include "service/api/api.hpp"
 #include "service/app/db_executor.hpp"
 #include "service/common/log.hpp"
 #include "service/http/error.hpp"
+#include "service/iamport/client.hpp"
+#include "service/metrics/metrics.hpp"
 
 namespace mg::api {
 
@@ -33,6 +36,32 @@ asio::awaitable<http::Response> readiness(app::DbExecutor& db,
     co_return http::json_response(http::Status::ok, boost::json::object{{"status", "ready"}});
 }
 
+asio::awaitable<http::Response> scrape(app::DbExecutor& db, iamport::Client& iamport) {
+    metrics::Gauges gauges;
+    gauges.db_pool_size = static_cast<std::int64_t>(db.pool().size());
+    gauges.db_pool_in_use = static_cast<std::int64_t>(db.pool().in_use());
+    gauges.db_jobs_waiting = static_cast<std::int64_t>(db.waiting());
+    gauges.breaker_state = static_cast<int>(iamport.breaker_state());
+    try {
+        const auto counts = co_await db.run([](pqxx::connection& c) {
+            pqxx::work work(c);
+            auto result = db::count_deliveries(work);
+            work.commit();
+            return result;
+        });
+        gauges.inbox_pending = counts.pending;
+        gauges.inbox_failed = counts.failed;
+    } catch (const std::exception& e) {
+        // Metrics answer even while the database does not: the backlog reads -1 then.
+        log::warn("metrics: inbox counts unavailable", {{"error", e.what()}});
+    }
+    http::Response response{http::Status::ok, 11};
+    response.set(http::beast_http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    response.body() = metrics::scrape(gauges);
+    response.prepare_payload();
+    co_return response;
+}
+
 }  // namespace
 
 void add_health_routes(Api& api) {
@@ -48,6 +77,9 @@ void add_health_routes(Api& api) {
             [&db, &migrations](http::RequestContext&, const Caller&) {
                 return readiness(db, migrations);
             });
+    auto& iamport = api.deps().iamport;
+    api.add(http::Verb::get, "/metrics", open,
+            [&db, &iamport](http::RequestContext&, const Caller&) { return scrape(db, iamport); });
 }
 
 }  // namespace mg::api

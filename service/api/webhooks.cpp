@@ -13,6 +13,7 @@
 #include "service/common/log.hpp"
 #include "service/domain/validation.hpp"
 #include "service/http/error.hpp"
+#include "service/metrics/metrics.hpp"
 #include "service/payments/reconciler.hpp"
 
 namespace mg::api {
@@ -180,6 +181,7 @@ void add_webhook_routes(Api& api) {
                                            {"imp_uid", delivery.imp_uid},
                                            {"claimed_status", delivery.status.value_or("")},
                                            {"source", source_text}});
+            metrics::count_webhook("received");
             if (deps.reconciler) {
                 deps.reconciler->process_soon(id);
             }

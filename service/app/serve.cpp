@@ -16,6 +16,7 @@
 #include "service/common/log.hpp"
 #include "service/http/server.hpp"
 #include "service/iamport/client.hpp"
+#include "service/metrics/metrics.hpp"
 #include "service/payments/reconciler.hpp"
 
 namespace mg::app {
@@ -57,6 +58,11 @@ int serve(const Config& config) {
     iamport_config.connect_timeout = config.iamport_connect_timeout;
     iamport_config.attempt_timeout = config.iamport_attempt_timeout;
     iamport_config.call_timeout = config.iamport_call_timeout;
+    iamport_config.observer = [](std::string_view endpoint, iamport::Outcome outcome,
+                                 std::chrono::milliseconds took) {
+        metrics::observe_iamport(endpoint, iamport::to_string(outcome),
+                                 static_cast<double>(took.count()) / 1000.0);
+    };
     iamport::Client iamport_client(io.get_executor(), std::move(iamport_config));
     if (!config.public_base_url) {
         log::warn(

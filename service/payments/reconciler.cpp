@@ -10,6 +10,7 @@
 #include "service/app/db_executor.hpp"
 #include "service/common/log.hpp"
 #include "service/iamport/client.hpp"
+#include "service/metrics/metrics.hpp"
 #include "service/payments/settlement.hpp"
 
 namespace mg::payments {
@@ -56,6 +57,7 @@ asio::awaitable<std::string> process_delivery(app::DbExecutor& db, iamport::Clie
              {"attempts", delivery.attempts},
              {"retry_in_s", static_cast<std::int64_t>(retry_in.count())},
              {"error", error.message}});
+        metrics::count_webhook(failed ? "failed" : "retry");
         co_return failed ? "failed" : "retry";
     }
 
@@ -95,6 +97,7 @@ asio::awaitable<std::string> process_delivery(app::DbExecutor& db, iamport::Clie
         db::mark_delivery_processed(work, delivery.id, outcome);
         work.commit();
     });
+    metrics::count_webhook(outcome);
     log::info("webhook processed", {{"delivery", delivery.id},
                                     {"imp_uid", delivery.imp_uid},
                                     {"claimed_status", delivery.status.value_or("")},
@@ -183,14 +186,19 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
         log::info("reconciler started",
                   {{"interval_s", static_cast<std::int64_t>(config.reconcile_interval.count())}});
         while (!stopped) {
+            const char* kind = "inbox";
             try {
                 co_await inbox_pass();
+                metrics::count_reconciler_pass(kind, true);
                 if (std::chrono::steady_clock::now() >= next_orders_pass) {
                     next_orders_pass = std::chrono::steady_clock::now() + config.reconcile_interval;
+                    kind = "orders";
                     co_await orders_pass();
+                    metrics::count_reconciler_pass(kind, true);
                 }
             } catch (const std::exception& e) {
-                log::warn("reconciler pass failed", {{"error", e.what()}});
+                metrics::count_reconciler_pass(kind, false);
+                log::warn("reconciler pass failed", {{"kind", kind}, {"error", e.what()}});
             }
             if (stopped) {
                 break;

@@ -11,6 +11,7 @@
 #include "service/common/log.hpp"
 #include "service/domain/order_state.hpp"
 #include "service/iamport/client.hpp"
+#include "service/metrics/metrics.hpp"
 
 namespace mg::payments {
 
@@ -76,6 +77,7 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const iamport::Paym
         why["iamport_amount"] = record.amount;
         why["order_amount"] = order.amount;
         details = boost::json::serialize(why);
+        metrics::count_review(domain::to_string(cause));
         log::error("payment verification failed; order needs review",
                    {{"merchant_uid", order.merchant_uid},
                     {"imp_uid", record.imp_uid},

@@ -48,6 +48,10 @@ ChildProcess::ChildProcess(Options options) : options_(std::move(options)) {
     }
     if (options_.log_path.empty()) {
         options_.log_path = "/dev/null";
+    } else if (options_.log_path != "/dev/null") {
+        // A log left by an earlier process with the same name (pids are reused) must not be
+        // read as this one's: wait_for_output would find its lines at once.
+        ::unlink(options_.log_path.c_str());
     }
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);

@@ -1,0 +1,136 @@
+#include "service/metrics/metrics.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <memory>
+
+namespace mg::metrics {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+const prometheus::Histogram::BucketBoundaries kLatencyBuckets{
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
+struct Registry {
+    std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+    prometheus::Family<prometheus::Counter>& requests =
+        BuildCounter()
+            .Name("mg_http_requests_total")
+            .Help("Requests answered, by method, route pattern and status")
+            .Register(*registry);
+    prometheus::Family<prometheus::Histogram>& request_seconds =
+        BuildHistogram()
+            .Name("mg_http_request_duration_seconds")
+            .Help("Time to answer a request, by method and route pattern")
+            .Register(*registry);
+    prometheus::Family<prometheus::Counter>& iamport_calls =
+        BuildCounter()
+            .Name("mg_iamport_calls_total")
+            .Help("Calls to iamport, by endpoint and outcome")
+            .Register(*registry);
+    prometheus::Family<prometheus::Histogram>& iamport_seconds =
+        BuildHistogram()
+            .Name("mg_iamport_call_duration_seconds")
+            .Help("Duration of calls to iamport (token and retries included), by endpoint")
+            .Register(*registry);
+    prometheus::Family<prometheus::Counter>& webhooks =
+        BuildCounter()
+            .Name("mg_webhooks_total")
+            .Help("Webhook deliveries received and how their processing ended")
+            .Register(*registry);
+    prometheus::Family<prometheus::Counter>& reviews =
+        BuildCounter()
+            .Name("mg_orders_needs_review_total")
+            .Help("Orders moved to needs_review because iamport's record did not match")
+            .Register(*registry);
+    prometheus::Family<prometheus::Counter>& reconciler =
+        BuildCounter()
+            .Name("mg_reconciler_passes_total")
+            .Help("Reconciler passes, by kind (inbox, orders) and result")
+            .Register(*registry);
+    prometheus::Family<prometheus::Gauge>& pool = BuildGauge()
+                                                      .Name("mg_db_pool_connections")
+                                                      .Help("Database pool connections")
+                                                      .Register(*registry);
+    prometheus::Gauge& pool_size = pool.Add({{"state", "total"}});
+    prometheus::Gauge& pool_in_use = pool.Add({{"state", "in_use"}});
+    prometheus::Gauge& jobs_waiting = BuildGauge()
+                                          .Name("mg_db_jobs_waiting")
+                                          .Help("Database jobs waiting for a connection")
+                                          .Register(*registry)
+                                          .Add({});
+    prometheus::Gauge& breaker = BuildGauge()
+                                     .Name("mg_iamport_breaker_state")
+                                     .Help("iamport circuit breaker: 0 closed, 1 open, 2 half-open")
+                                     .Register(*registry)
+                                     .Add({});
+    prometheus::Family<prometheus::Gauge>& inbox =
+        BuildGauge()
+            .Name("mg_webhook_inbox_deliveries")
+            .Help("Webhook deliveries in the inbox not processed, by state")
+            .Register(*registry);
+    prometheus::Gauge& inbox_pending = inbox.Add({{"state", "pending"}});
+    prometheus::Gauge& inbox_failed = inbox.Add({{"state", "failed"}});
+};
+
+Registry& registry() {
+    static Registry instance;
+    return instance;
+}
+
+}  // namespace
+
+void observe_request(std::string_view method, std::string_view route, int status, double seconds) {
+    auto& r = registry();
+    const std::string route_label = route.empty() ? "unmatched" : std::string(route);
+    r.requests
+        .Add({{"method", std::string(method)},
+              {"route", route_label},
+              {"status", std::to_string(status)}})
+        .Increment();
+    r.request_seconds
+        .Add({{"method", std::string(method)}, {"route", route_label}}, kLatencyBuckets)
+        .Observe(seconds);
+}
+
+void observe_iamport(std::string_view endpoint, std::string_view outcome, double seconds) {
+    auto& r = registry();
+    r.iamport_calls.Add({{"endpoint", std::string(endpoint)}, {"outcome", std::string(outcome)}})
+        .Increment();
+    r.iamport_seconds.Add({{"endpoint", std::string(endpoint)}}, kLatencyBuckets).Observe(seconds);
+}
+
+void count_webhook(std::string_view outcome) {
+    registry().webhooks.Add({{"outcome", std::string(outcome)}}).Increment();
+}
+
+void count_review(std::string_view cause) {
+    registry().reviews.Add({{"cause", std::string(cause)}}).Increment();
+}
+
+void count_reconciler_pass(std::string_view kind, bool ok) {
+    registry()
+        .reconciler.Add({{"kind", std::string(kind)}, {"result", ok ? "ok" : "error"}})
+        .Increment();
+}
+
+std::string scrape(const Gauges& gauges) {
+    auto& r = registry();
+    r.pool_size.Set(static_cast<double>(gauges.db_pool_size));
+    r.pool_in_use.Set(static_cast<double>(gauges.db_pool_in_use));
+    r.jobs_waiting.Set(static_cast<double>(gauges.db_jobs_waiting));
+    r.breaker.Set(gauges.breaker_state);
+    r.inbox_pending.Set(static_cast<double>(gauges.inbox_pending));
+    r.inbox_failed.Set(static_cast<double>(gauges.inbox_failed));
+    return prometheus::TextSerializer().Serialize(r.registry->Collect());
+}
+
+}  // namespace mg::metrics

@@ -1,0 +1,36 @@
+// The service's Prometheus metrics (SPEC §9), served as text on GET /metrics. One registry per
+// process; every layer records through these functions, never through prometheus-cpp directly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace mg::metrics {
+
+// An answered request: the route pattern (not the raw path, so label values stay few).
+void observe_request(std::string_view method, std::string_view route, int status, double seconds);
+// A call to iamport: endpoint like "POST /vbanks", outcome like "success", "declined".
+void observe_iamport(std::string_view endpoint, std::string_view outcome, double seconds);
+// A webhook delivery: "received", then how its processing ended ("applied", "unchanged",
+// "needs_review", "unknown_order", "unknown_payment", "retry", "failed").
+void count_webhook(std::string_view outcome);
+// An order moved to needs_review; `cause` is the order event's cause.
+void count_review(std::string_view cause);
+// A reconciler pass over "inbox" or "orders", and whether it completed.
+void count_reconciler_pass(std::string_view kind, bool ok);
+
+struct Gauges {
+    std::int64_t db_pool_size = 0;
+    std::int64_t db_pool_in_use = 0;
+    std::int64_t db_jobs_waiting = 0;
+    int breaker_state = 0;  // 0 closed, 1 open, 2 half-open
+    // -1 when unknown (the database did not answer the scrape's count).
+    std::int64_t inbox_pending = -1;
+    std::int64_t inbox_failed = -1;
+};
+
+// The registry in Prometheus text format, with `gauges` set first.
+std::string scrape(const Gauges& gauges);
+
+}  // namespace mg::metrics
