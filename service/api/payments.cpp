@@ -133,6 +133,11 @@ using Admission =
 asio::awaitable<Begun> begin_attempt(Deps& deps, http::RequestContext& ctx, const Caller& caller,
                                      db::AttemptKind kind, Admission admit) {
     const auto& merchant_uid = ctx.param("merchant_uid");
+    if (deps.iamport.breaker_state() == iamport::BreakerState::open) {
+        // iamport is down: fail fast, before touching the order or recording an attempt.
+        throw payments::iamport_failure(
+            iamport::Error{iamport::Outcome::breaker_open, 0, 0, "circuit breaker open"});
+    }
     auto begun = co_await deps.db.run([&](pqxx::connection& c) {
         pqxx::work work(c);
         auto order = db::find_order_for_update(work, merchant_uid);

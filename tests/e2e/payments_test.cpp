@@ -478,13 +478,19 @@ TEST_F(Payments, TheBreakerFailsPayCallsFastWhileIamportIsDown) {
     for (int i = 0; i < 5; ++i) {
         EXPECT_EQ(pay_benepia(uid).status, 502);
     }
-    const auto started = std::chrono::steady_clock::now();
-    const auto response = pay_benepia(uid);
-    const auto took = std::chrono::steady_clock::now() - started;
-    EXPECT_EQ(response.status, 503) << response.body;
-    EXPECT_EQ(code_of(response), "iamport_unavailable");
-    EXPECT_FALSE(response.header("Retry-After").empty());
-    EXPECT_LT(took, std::chrono::milliseconds(500));
+    auto fastest = std::chrono::steady_clock::duration::max();
+    for (int i = 0; i < 3; ++i) {
+        const auto started = std::chrono::steady_clock::now();
+        const auto response = pay_benepia(uid);
+        const auto took = std::chrono::steady_clock::now() - started;
+        fastest = std::min(fastest, took);
+        EXPECT_EQ(response.status, 503) << response.body;
+        EXPECT_EQ(code_of(response), "iamport_unavailable");
+        EXPECT_FALSE(response.header("Retry-After").empty());
+        EXPECT_LT(took, std::chrono::milliseconds(500));
+    }
+    // Connection, authentication and the answer included (sanitized builds are slower).
+    EXPECT_LT(fastest, std::chrono::milliseconds(50));
     EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 5u);
     // Reads keep working.
     EXPECT_EQ(status_of(uid), "pending");
