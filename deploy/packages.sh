@@ -9,7 +9,7 @@ MG_PACKAGES_BUILD="build-essential cmake ninja-build pkg-config git ca-certifica
 MG_PACKAGES_RUNTIME="libpqxx-6.4 libspdlog1.10 libboost-json1.81.0 libboost-url1.81.0
   libprometheus-cpp-core1.0 libssl3 ca-certificates python3 openssl"
 MG_PACKAGES_TEST="libgtest-dev libgmock-dev postgresql-15 postgresql-client-15 python3 openssl
-  nodejs npm yamllint curl procps clang-format"
+  nodejs npm yamllint python3-yaml curl procps clang-format"
 MG_PACKAGES_LOCAL="postgresql-15 postgresql-client-15 python3 openssl curl jq"
 
 mg_ensure_packages() {
