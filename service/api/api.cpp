@@ -7,9 +7,11 @@
 #include "db/api_keys_repository.hpp"
 #include "db/errors.hpp"
 #include "db/idempotency_repository.hpp"
+#include "service/api/order_access.hpp"
 #include "service/app/db_executor.hpp"
 #include "service/common/crypto.hpp"
 #include "service/common/log.hpp"
+#include "service/domain/validation.hpp"
 #include "service/http/error.hpp"
 #include "service/metrics/metrics.hpp"
 
@@ -63,6 +65,18 @@ std::string_view path_of(std::string_view target) {
     return target.substr(0, target.find('?'));
 }
 
+// A merchant_uid in the path that breaks its rules names no order: it is answered as an
+// unknown order at once, before it reaches the database (which refuses bytes that are not
+// UTF-8 with an error) or an idempotency scope.
+void require_possible_merchant_uid(const http::RequestContext& ctx, const Caller& caller) {
+    const auto found = std::find_if(ctx.params.begin(), ctx.params.end(), [](const auto& param) {
+        return param.first == "merchant_uid";
+    });
+    if (found != ctx.params.end() && domain::check_merchant_uid("merchant_uid", found->second)) {
+        require_order_access(caller, std::nullopt);
+    }
+}
+
 http::Response map_exception(std::exception_ptr failure, const http::RequestContext& ctx) {
     try {
         std::rethrow_exception(failure);
@@ -114,6 +128,7 @@ void Api::add(http::Verb method, std::string pattern, Access access, ApiHandler 
                     if (access.kind == Access::Kind::api_key) {
                         caller = co_await authenticate(ctx, access);
                     }
+                    require_possible_merchant_uid(ctx, caller);
                     if (replayable && access.kind == Access::Kind::api_key &&
                         !ctx.header("Idempotency-Key").empty()) {
                         co_return co_await with_idempotency(ctx, caller, handler);
@@ -260,6 +275,11 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
     const std::string key(ctx.header("Idempotency-Key"));
     if (key.size() > kMaxIdempotencyKey) {
         throw http::validation_failed("Idempotency-Key", "must be at most 255 characters");
+    }
+    // Header values are bytes; the key is stored as text.
+    if (domain::check_text("Idempotency-Key", key, 1, kMaxIdempotencyKey)) {
+        throw http::validation_failed("Idempotency-Key",
+                                      "must be UTF-8 text without control characters");
     }
     const auto scope = caller.idempotency_scope(ctx.param("merchant_uid"));
     const auto& request = ctx.request;

@@ -1,5 +1,7 @@
 #include "service/app/serve.hpp"
 
+#include <sys/resource.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -42,7 +44,40 @@ void migrate_database(const Config& config, std::chrono::seconds wait) {
     }
 }
 
+namespace {
+
+// Every connection holds a file descriptor, and the soft limit a process inherits is often
+// 1,024: far below MAX_CONNECTIONS. The hard limit is the one the operator set, so the soft one
+// is raised to it; when that is still too low for the cap, the log says so.
+void raise_open_files_limit(std::size_t max_connections) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        return;
+    }
+    if (limit.rlim_cur != limit.rlim_max) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            limit = raised;
+        } else {
+            log::warn("could not raise the open files limit",
+                      {{"soft", static_cast<std::size_t>(limit.rlim_cur)},
+                       {"hard", static_cast<std::size_t>(limit.rlim_max)}});
+        }
+    }
+    // Beyond the connections: the database pool, iamport connections, logs, the listener.
+    constexpr rlim_t kReserve = 256;
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < max_connections + kReserve) {
+        log::warn("the open files limit is too low for MAX_CONNECTIONS; raise it (ulimit -n)",
+                  {{"open_files_limit", static_cast<std::size_t>(limit.rlim_cur)},
+                   {"max_connections", max_connections}});
+    }
+}
+
+}  // namespace
+
 int serve(const Config& config) {
+    raise_open_files_limit(config.limits.max_connections);
     migrate_database(config, std::chrono::seconds(30));
     const auto migrations = db::embedded_migrations();
 

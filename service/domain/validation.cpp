@@ -142,6 +142,20 @@ std::optional<ValidationError> check_bank_code(std::string_view field, std::stri
     return std::nullopt;
 }
 
+std::optional<ValidationError> check_stored_json(std::string_view field, std::string_view json) {
+    // Serialized JSON holds U+0000 only as the escape \u0000; a backslash always starts an
+    // escape, so skipping each escape's first two characters keeps the scan in step.
+    for (std::size_t i = 0; i < json.size(); ++i) {
+        if (json[i] == '\\') {
+            if (json.substr(i + 1, 5) == "u0000") {
+                return error(field, "must not contain the character U+0000");
+            }
+            ++i;
+        }
+    }
+    return std::nullopt;
+}
+
 std::optional<ValidationError> validate_new_order(const NewOrder& order) {
     if (auto e = check_merchant_uid("merchant_uid", order.merchant_uid))
         return e;
@@ -170,6 +184,10 @@ std::optional<ValidationError> validate_new_order(const NewOrder& order) {
     }
     if (b.postcode) {
         if (auto e = check_text("buyer_postcode", *b.postcode, 1, kMaxBuyerPostcode))
+            return e;
+    }
+    if (order.custom_data_json) {
+        if (auto e = check_stored_json("custom_data", *order.custom_data_json))
             return e;
     }
     return std::nullopt;

@@ -44,6 +44,10 @@ std::optional<ValidationError> check_currency(std::string_view field, std::strin
 // A 3-digit KFTC bank code.
 std::optional<ValidationError> check_bank_code(std::string_view field, std::string_view value);
 
+// JSON text (as serialized) that PostgreSQL can store as jsonb, which refuses U+0000 in any
+// string or key.
+std::optional<ValidationError> check_stored_json(std::string_view field, std::string_view json);
+
 // Every rule for a new order, in field order; the first failure.
 std::optional<ValidationError> validate_new_order(const NewOrder& order);
 
