@@ -11,6 +11,8 @@ MG_PACKAGES_RUNTIME="libpqxx-6.4 libspdlog1.10 libboost-json1.81.0 libboost-url1
 MG_PACKAGES_TEST="libgtest-dev libgmock-dev postgresql-15 postgresql-client-15 python3 openssl
   nodejs npm yamllint python3-yaml curl procps clang-format"
 MG_PACKAGES_LOCAL="postgresql-15 postgresql-client-15 python3 openssl curl jq"
+# clang 14 with libFuzzer (libclang-rt) for tests/fuzz.
+MG_PACKAGES_FUZZ="clang libclang-rt-14-dev"
 
 mg_ensure_packages() {
     local wanted="" group missing=()
@@ -20,6 +22,7 @@ mg_ensure_packages() {
             runtime) wanted+=" $MG_PACKAGES_RUNTIME" ;;
             test) wanted+=" $MG_PACKAGES_TEST" ;;
             local) wanted+=" $MG_PACKAGES_LOCAL" ;;
+            fuzz) wanted+=" $MG_PACKAGES_FUZZ" ;;
             *) echo "unknown package group: $group" >&2; return 2 ;;
         esac
     done

@@ -1,10 +1,11 @@
 #include "service/api/json_body.hpp"
 
 #include <algorithm>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cctype>
+#include <cmath>
 
+#include "service/common/exact_json.hpp"
 #include "service/http/error.hpp"
 
 namespace mg::api {
@@ -24,6 +25,22 @@ bool is_json_content_type(std::string_view value) {
         [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
 }
 
+// JSON has no infinity, but Boost.JSON reads a number beyond the range of a double (1e400) as
+// one, and would write it back as `Infinity`: text that is neither JSON nor storable as jsonb.
+bool has_non_finite_number(const boost::json::value& value) {
+    if (value.is_double()) {
+        return !std::isfinite(value.get_double());
+    }
+    if (const auto* array = value.if_array()) {
+        return std::any_of(array->begin(), array->end(), has_non_finite_number);
+    }
+    if (const auto* object = value.if_object()) {
+        return std::any_of(object->begin(), object->end(),
+                           [](const auto& item) { return has_non_finite_number(item.value()); });
+    }
+    return false;
+}
+
 }  // namespace
 
 boost::json::object parse_json_object(const http::Request& request, bool allow_empty) {
@@ -39,7 +56,8 @@ boost::json::object parse_json_object(const http::Request& request, bool allow_e
     // Deep nesting is refused early rather than parsed: nothing we accept nests deeper.
     options.max_depth = 32;
     boost::system::error_code ec;
-    auto value = boost::json::parse(request.body(), ec, {}, options);
+    // Numbers read exactly: custom_data is stored as sent and must read back the same.
+    auto value = parse_exact_json(request.body(), ec, options);
     if (ec) {
         throw http::bad_request("malformed_json", "the request body is not valid JSON");
     }
@@ -104,6 +122,10 @@ std::optional<std::string> FieldReader::optional_json(std::string_view name) {
     const auto* value = find(name);
     if (!value) {
         return std::nullopt;
+    }
+    if (has_non_finite_number(*value)) {
+        throw http::validation_failed(std::string(name),
+                                      std::string(name) + " holds a number too large for JSON");
     }
     return boost::json::serialize(*value);
 }

@@ -29,7 +29,8 @@ class FieldReader {
     // Only JSON integers: 1000.0, "1000" and 1e3 are refused, so no amount is ever rounded.
     std::optional<std::int64_t> optional_integer(std::string_view name);
     std::int64_t required_integer(std::string_view name);
-    // Any JSON value (null → nullopt), serialized.
+    // Any JSON value (null → nullopt), serialized. 422 when it holds a number beyond the range
+    // of a double, which has no JSON form once read.
     std::optional<std::string> optional_json(std::string_view name);
 
     // 422 for the first field that no accessor asked for.

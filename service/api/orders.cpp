@@ -9,11 +9,11 @@
 #include "service/api/api.hpp"
 #include "service/api/json_body.hpp"
 #include "service/api/order_access.hpp"
+#include "service/api/request_bodies.hpp"
 #include "service/app/db_executor.hpp"
 #include "service/common/crypto.hpp"
 #include "service/common/log.hpp"
 #include "service/domain/order_json.hpp"
-#include "service/domain/validation.hpp"
 #include "service/http/error.hpp"
 
 namespace mg::api {
@@ -26,40 +26,6 @@ namespace {
 constexpr int kDefaultPageSize = 20;
 constexpr int kMaxPageSize = 100;
 constexpr std::string_view kCursorPrefix = "o1:";
-
-// 192 bits: the secret is the only thing standing between a buyer's browser and the order.
-std::string new_client_secret() {
-    return "cs_" + crypto::random_token(24);
-}
-std::string new_merchant_uid() {
-    return "ord_" + crypto::random_token(16);
-}
-
-[[noreturn]] void throw_validation(const domain::ValidationError& error) {
-    throw http::HttpError(Status::unprocessable_entity, error.code, error.message, error.field);
-}
-
-domain::NewOrder decode_new_order(const boost::json::object& body) {
-    FieldReader fields(body);
-    domain::NewOrder order;
-    auto merchant_uid = fields.optional_string("merchant_uid");
-    order.merchant_uid = merchant_uid ? std::move(*merchant_uid) : new_merchant_uid();
-    order.name = fields.required_string("name");
-    order.amount = fields.required_integer("amount");
-    order.currency = fields.optional_string("currency").value_or("KRW");
-    order.buyer.name = fields.optional_string("buyer_name");
-    order.buyer.email = fields.optional_string("buyer_email");
-    order.buyer.tel = fields.optional_string("buyer_tel");
-    order.buyer.addr = fields.optional_string("buyer_addr");
-    order.buyer.postcode = fields.optional_string("buyer_postcode");
-    order.custom_data_json = fields.optional_json("custom_data");
-    fields.reject_unknown();
-    if (auto error = domain::validate_new_order(order)) {
-        throw_validation(*error);
-    }
-    order.client_secret = new_client_secret();
-    return order;
-}
 
 std::optional<std::int64_t> parse_query_integer(std::string_view field, std::string_view text) {
     std::int64_t value = 0;

@@ -18,6 +18,7 @@
 #include "service/api/api.hpp"
 #include "service/api/json_body.hpp"
 #include "service/api/order_access.hpp"
+#include "service/api/request_bodies.hpp"
 #include "service/app/db_executor.hpp"
 #include "service/common/log.hpp"
 #include "service/domain/order_state.hpp"
@@ -35,12 +36,6 @@ using payments::OrderView;
 
 namespace {
 
-constexpr std::size_t kMaxBenepiaField = 100;
-constexpr std::size_t kMaxChannel = 100;
-constexpr std::size_t kMaxImpUid = 64;
-constexpr std::size_t kMaxReason = 200;
-constexpr std::size_t kMaxRefundAccount = 32;
-
 struct Deps {
     const Config& config;
     app::DbExecutor& db;
@@ -51,47 +46,6 @@ domain::UnixSeconds now_seconds() {
     return std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-void check(const std::optional<domain::ValidationError>& error) {
-    if (error) {
-        throw http::HttpError(Status::unprocessable_entity, error->code, error->message,
-                              error->field);
-    }
-}
-
-void check_future(std::string_view field, domain::UnixSeconds value) {
-    if (value <= now_seconds()) {
-        throw http::validation_failed(std::string(field),
-                                      std::string(field) + " must be a UNIX time in the future");
-    }
-}
-
-// The PG channel: the request's channel_key or pg, else the configured default.
-iamport::Channel read_channel(FieldReader& fields, const Config& config) {
-    iamport::Channel channel;
-    channel.channel_key = fields.optional_string("channel_key");
-    channel.pg = fields.optional_string("pg");
-    if (channel.channel_key && channel.pg) {
-        throw http::validation_failed("channel_key", "send channel_key or pg, not both");
-    }
-    if (channel.channel_key) {
-        check(domain::check_text("channel_key", *channel.channel_key, 1, kMaxChannel));
-        return channel;
-    }
-    if (channel.pg) {
-        check(domain::check_text("pg", *channel.pg, 1, kMaxChannel));
-        return channel;
-    }
-    if (config.iamport_channel_key) {
-        channel.channel_key = config.iamport_channel_key;
-    } else if (config.iamport_pg) {
-        channel.pg = config.iamport_pg;
-    } else {
-        throw http::validation_failed(
-            "channel_key", "no payment channel: send channel_key or pg (no default is configured)");
-    }
-    return channel;
 }
 
 std::vector<std::string> notice_urls(const Config& config) {
@@ -235,16 +189,7 @@ AttemptPlan require_payable(const domain::Order& order, const std::vector<domain
 // POST /v1/orders/{merchant_uid}/benepia-payment
 asio::awaitable<http::Response> benepia_payment(Deps& deps, http::RequestContext& ctx,
                                                 const Caller& caller) {
-    const auto body = parse_json_object(ctx.request);
-    FieldReader fields(body);
-    iamport::BenepiaRequest request;
-    request.benepia_user = fields.required_string("benepia_user");
-    request.benepia_password = fields.required_string("benepia_password");
-    request.channel = read_channel(fields, deps.config);
-    fields.reject_unknown();
-    check(domain::check_text("benepia_user", request.benepia_user, 1, kMaxBenepiaField));
-    // The password's value never appears in a message: only its field is named.
-    check(domain::check_text("benepia_password", request.benepia_password, 1, kMaxBenepiaField));
+    auto request = decode_benepia_payment(parse_json_object(ctx.request), deps.config);
 
     const auto begun =
         co_await begin_attempt(deps, ctx, caller, db::AttemptKind::benepia, require_payable);
@@ -260,20 +205,7 @@ asio::awaitable<http::Response> benepia_payment(Deps& deps, http::RequestContext
 // POST /v1/orders/{merchant_uid}/vbank
 asio::awaitable<http::Response> issue_vbank(Deps& deps, http::RequestContext& ctx,
                                             const Caller& caller) {
-    const auto body = parse_json_object(ctx.request);
-    FieldReader fields(body);
-    iamport::VbankRequest request;
-    request.vbank_code = fields.required_string("vbank_code");
-    request.vbank_due = fields.required_integer("vbank_due");
-    request.vbank_holder = fields.optional_string("vbank_holder");
-    request.channel = read_channel(fields, deps.config);
-    fields.reject_unknown();
-    check(domain::check_bank_code("vbank_code", request.vbank_code));
-    check_future("vbank_due", request.vbank_due);
-    if (request.vbank_holder) {
-        check(
-            domain::check_text("vbank_holder", *request.vbank_holder, 1, domain::kMaxVbankHolder));
-    }
+    auto request = decode_vbank_issue(parse_json_object(ctx.request), deps.config, now_seconds());
 
     const auto begun =
         co_await begin_attempt(deps, ctx, caller, db::AttemptKind::vbank, require_payable);
@@ -299,21 +231,7 @@ const domain::Payment* open_vbank(const std::vector<domain::Payment>& payments) 
 // PATCH /v1/orders/{merchant_uid}/vbank
 asio::awaitable<http::Response> update_vbank(Deps& deps, http::RequestContext& ctx,
                                              const Caller& caller) {
-    const auto body = parse_json_object(ctx.request);
-    FieldReader fields(body);
-    iamport::VbankUpdate update;
-    update.amount = fields.optional_integer("amount");
-    update.vbank_due = fields.optional_integer("vbank_due");
-    fields.reject_unknown();
-    if (!update.amount && !update.vbank_due) {
-        throw http::validation_failed("amount", "send amount, vbank_due or both");
-    }
-    if (update.amount) {
-        check(domain::check_amount("amount", *update.amount));
-    }
-    if (update.vbank_due) {
-        check_future("vbank_due", *update.vbank_due);
-    }
+    const auto update = decode_vbank_update(parse_json_object(ctx.request), now_seconds());
 
     std::string imp_uid;
     const auto begun = co_await begin_attempt(
@@ -356,11 +274,7 @@ asio::awaitable<http::Response> update_vbank(Deps& deps, http::RequestContext& c
 // POST /v1/orders/{merchant_uid}/complete
 asio::awaitable<http::Response> complete(Deps& deps, http::RequestContext& ctx,
                                          const Caller& caller) {
-    const auto body = parse_json_object(ctx.request);
-    FieldReader fields(body);
-    const auto imp_uid = fields.required_string("imp_uid");
-    fields.reject_unknown();
-    check(domain::check_text("imp_uid", imp_uid, 1, kMaxImpUid));
+    const auto imp_uid = decode_complete(parse_json_object(ctx.request));
 
     const auto& merchant_uid = ctx.param("merchant_uid");
     co_await deps.db.run([&](pqxx::connection& c) {
@@ -400,33 +314,8 @@ asio::awaitable<http::Response> complete(Deps& deps, http::RequestContext& ctx,
 // POST /v1/orders/{merchant_uid}/cancel
 asio::awaitable<http::Response> cancel(Deps& deps, http::RequestContext& ctx,
                                        const Caller& caller) {
-    const auto body = parse_json_object(ctx.request);
-    FieldReader fields(body);
-    iamport::CancelRequest request;
-    const auto amount = fields.optional_integer("amount");
-    request.reason = fields.required_string("reason");
-    request.refund_holder = fields.optional_string("refund_holder");
-    request.refund_bank = fields.optional_string("refund_bank");
-    request.refund_account = fields.optional_string("refund_account");
-    request.refund_tel = fields.optional_string("refund_tel");
-    fields.reject_unknown();
-    if (amount) {
-        check(domain::check_amount("amount", *amount));
-    }
-    check(domain::check_text("reason", *request.reason, 1, kMaxReason));
-    if (request.refund_holder) {
-        check(domain::check_text("refund_holder", *request.refund_holder, 1,
-                                 domain::kMaxVbankHolder));
-    }
-    if (request.refund_bank) {
-        check(domain::check_bank_code("refund_bank", *request.refund_bank));
-    }
-    if (request.refund_account) {
-        check(domain::check_text("refund_account", *request.refund_account, 1, kMaxRefundAccount));
-    }
-    if (request.refund_tel) {
-        check(domain::check_text("refund_tel", *request.refund_tel, 1, domain::kMaxBuyerTel));
-    }
+    auto request = decode_cancel(parse_json_object(ctx.request));
+    const auto amount = request.amount;
 
     const auto begun = co_await begin_attempt(
         deps, ctx, caller, db::AttemptKind::cancel,

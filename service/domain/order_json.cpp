@@ -2,8 +2,9 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
+
+#include "service/common/exact_json.hpp"
 
 namespace mg::domain {
 namespace {
@@ -33,9 +34,10 @@ void tag_invoke(boost::json::value_from_tag, boost::json::value& out, const Orde
     o["buyer_tel"] = optional_string(order.buyer.tel);
     o["buyer_addr"] = optional_string(order.buyer.addr);
     o["buyer_postcode"] = optional_string(order.buyer.postcode);
-    // Stored as jsonb, which we wrote ourselves from a parsed value: it parses back.
+    // Stored as jsonb, which we wrote ourselves from a parsed value: it parses back, and with
+    // its numbers read exactly it is the value the storefront sent.
     o["custom_data"] =
-        order.custom_data_json ? boost::json::parse(*order.custom_data_json) : boost::json::value();
+        order.custom_data_json ? parse_exact_json(*order.custom_data_json) : boost::json::value();
     o["created_at"] = order.created_at;
     o["updated_at"] = order.updated_at;
     o["payments"] = boost::json::array();

@@ -79,6 +79,23 @@ bool bool_or_false(const json::object& object, std::string_view name) {
     return value->get_bool();
 }
 
+// JSON has no infinity, but Boost.JSON reads a number beyond the range of a double (1e400) as
+// one, and would write it back as `Infinity`: text that is not JSON, which the payments table
+// (jsonb) refuses. What is kept of an answer holds null there instead.
+void null_non_finite_numbers(json::value& value) {
+    if (value.is_double() && !std::isfinite(value.get_double())) {
+        value = nullptr;
+    } else if (auto* array = value.if_array()) {
+        for (auto& element : *array) {
+            null_non_finite_numbers(element);
+        }
+    } else if (auto* object = value.if_object()) {
+        for (auto& item : *object) {
+            null_non_finite_numbers(item.value());
+        }
+    }
+}
+
 void put_optional(json::object& out, std::string_view name, const std::optional<std::string>& v) {
     if (v) {
         out[name] = *v;
@@ -178,8 +195,13 @@ Payment tag_invoke(json::value_to_tag<Payment>, const json::value& value) {
     p.buyer_addr = optional_string(o, "buyer_addr");
     p.buyer_postcode = optional_string(o, "buyer_postcode");
     if (const auto* custom = field(o, "custom_data")) {
-        p.custom_data =
-            custom->is_string() ? std::string(custom->get_string()) : json::serialize(*custom);
+        if (custom->is_string()) {
+            p.custom_data = std::string(custom->get_string());
+        } else {
+            json::value kept = *custom;
+            null_non_finite_numbers(kept);
+            p.custom_data = json::serialize(kept);
+        }
     }
     p.user_agent = optional_string(o, "user_agent");
     p.status = required_string(o, "status");
@@ -215,6 +237,9 @@ Payment tag_invoke(json::value_to_tag<Payment>, const json::value& value) {
         throw DecodeError("cancel_amount is outside 0..amount");
     }
     p.raw = o;
+    for (auto& item : p.raw) {
+        null_non_finite_numbers(item.value());
+    }
     return p;
 }
 

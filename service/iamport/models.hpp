@@ -91,7 +91,8 @@ struct Payment {
     std::optional<std::string> customer_uid;
     std::optional<std::string> customer_uid_usage;
 
-    // The whole object as received, unknown fields included (stored as jsonb by the caller).
+    // The whole object as received, unknown fields included (stored as jsonb by the caller);
+    // a number beyond the range of a double, which JSON cannot hold once read, becomes null.
     boost::json::object raw;
 
     // What can still be cancelled: the checksum POST /payments/cancel expects.
