@@ -13,6 +13,8 @@ MG_PACKAGES_TEST="libgtest-dev libgmock-dev postgresql-15 postgresql-client-15 p
 MG_PACKAGES_LOCAL="postgresql-15 postgresql-client-15 python3 openssl curl jq"
 # clang 14 with libFuzzer (libclang-rt) for tests/fuzz.
 MG_PACKAGES_FUZZ="clang libclang-rt-14-dev"
+# pgbench and pg_stat_statements come with postgresql-15 (Debian has no postgresql-contrib-15).
+MG_PACKAGES_BENCH="wrk nginx-light postgresql-15 postgresql-client-15 python3"
 
 mg_ensure_packages() {
     local wanted="" group missing=()
@@ -23,6 +25,7 @@ mg_ensure_packages() {
             test) wanted+=" $MG_PACKAGES_TEST" ;;
             local) wanted+=" $MG_PACKAGES_LOCAL" ;;
             fuzz) wanted+=" $MG_PACKAGES_FUZZ" ;;
+            bench) wanted+=" $MG_PACKAGES_BENCH" ;;
             *) echo "unknown package group: $group" >&2; return 2 ;;
         esac
     done

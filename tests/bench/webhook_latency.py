@@ -12,6 +12,7 @@ gateway as iamport would — and reads both instants from the database: webhook_
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -52,6 +53,21 @@ def wait_for(path, needle, seconds=60):
     raise SystemExit(f"timed out waiting for {needle!r} in {path}")
 
 
+def wait_ready(url, proc, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the gateway exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"timed out waiting for {url}")
+
+
 def psql(url, sql):
     out = subprocess.run(["psql", "-X", "-q", "-t", "-A", "-d", url, "-c", sql],
                          check=True, capture_output=True, text=True)
@@ -72,6 +88,7 @@ def main():
     logs = tempfile.mkdtemp(prefix="mg-bench-")
     sim_port, gw_port = free_port(), free_port()
     procs = []
+    succeeded = False
     try:
         sim_log = open(os.path.join(logs, "sim.log"), "w")
         procs.append(subprocess.Popen(
@@ -89,7 +106,8 @@ def main():
         gw_log = open(os.path.join(logs, "gateway.log"), "w")
         procs.append(subprocess.Popen([args.gateway, "serve"], env=env, stdout=gw_log,
                                       stderr=subprocess.STDOUT))
-        wait_for(gw_log.name, '"listening"')
+        # At LOG_LEVEL=warn the gateway logs nothing on start: readiness is its /readyz.
+        wait_ready(f"http://127.0.0.1:{gw_port}/readyz", procs[-1])
         key = subprocess.run([args.gateway, "api-key", "create", "--name", "bench"], env=env,
                              check=True, capture_output=True, text=True).stdout.split()[-1]
         gw = f"http://127.0.0.1:{gw_port}"
@@ -145,6 +163,7 @@ def main():
               f"({args.rate:g}/s offered):")
         print(f"  median {stats[1]} ms   p90 {stats[2]} ms   p99 {stats[3]} ms   max {stats[4]} ms")
         print(f"machine: {os.cpu_count()} CPUs, {os.uname().sysname} {os.uname().release}")
+        succeeded = True
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -152,6 +171,9 @@ def main():
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+        # The logs are kept only when they can explain a failure.
+        if succeeded:
+            shutil.rmtree(logs, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,909 @@
+#!/usr/bin/env python3
+"""The gateway against the limits of the machine it runs on (run it through tests/bench/run).
+
+Starts a private PostgreSQL, the iamport simulator and the Release gateway on 127.0.0.1 and
+measures, in one run:
+  - start-up time (exec to /readyz 200) and resident memory idle, under load and after;
+  - GET /v1/orders/{merchant_uid} and POST /v1/orders at full rate with wrk (req/s, p50, p99);
+  - the limits: pgbench running the same SQL statements as each route (with the gateway's DB pool
+    size as clients), and nginx answering a static 200 to the same wrk load;
+  - p99 of each route at half its measured peak rate (wrk paced by tests/bench/wrk_common.lua);
+  - webhook stored -> applied latency (tests/bench/webhook_latency.py);
+  - optionally a soak at half the peak, sampling memory every 10 s.
+Prints one table and writes it to --out (and the figures as JSON next to it). Everything it
+starts is stopped on the way out, on failure and on Ctrl-C too; every step has a time limit.
+See tests/bench/README.md for what each figure means.
+"""
+import argparse
+import contextlib
+import datetime
+import glob
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import statements
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH = os.path.join(ROOT, "tests", "bench")
+PG_BIN = os.environ.get("MG_PG_BIN", "/usr/lib/postgresql/15/bin")
+DB_NAME = "mg_bench_load"
+GET_BASE = 7_000_000_000  # merchant_uids of the orders GET reads: GET_BASE+1 .. GET_BASE+N
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ROUTES = ("GET order", "POST order")
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def service_default(field, fallback):
+    """A default of service/common/config.hpp (db_pool_size, io_threads), to follow it."""
+    try:
+        with open(os.path.join(ROOT, "service", "common", "config.hpp"), encoding="utf-8") as f:
+            found = re.search(rf"\b{field}\s*=\s*(\d+)", f.read())
+        return int(found.group(1)) if found else fallback
+    except OSError:
+        return fallback
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def cpu_ticks(pid, with_children=False):
+    """utime+stime of a process (and of its reaped children), in clock ticks."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    # fields[0] is field 3 (state): utime is field 14, cutime field 16.
+    ticks = int(fields[11]) + int(fields[12])
+    if with_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks
+
+
+def children_of(ppid):
+    pids = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat, encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == ppid:
+                pids.append(int(stat.split("/")[2]))
+        except (OSError, IndexError, ValueError):
+            continue
+    return pids
+
+
+class RssSampler:
+    """Samples a process's VmRSS every `interval` seconds in a thread while in a `with` block."""
+
+    def __init__(self, pid, interval):
+        self.pid, self.interval, self.samples = pid, interval, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        started = time.monotonic()
+        while not self._stop.is_set():
+            value = rss_kib(self.pid)
+            if value is not None:
+                self.samples.append((time.monotonic() - started, value))
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def max_kib(self):
+        return max((v for _, v in self.samples), default=None)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.procs = []  # (name, Popen), stopped in reverse order
+        self.work = tempfile.mkdtemp(prefix="mg-bench-")
+        # PostgreSQL runs as the postgres user when we are root: it must reach its directory.
+        os.chmod(self.work, 0o755)
+        self.pg_dir = os.path.join(self.work, "pg")
+        self.pg_started = False
+        self.results = {"routes": {r: {} for r in ROUTES}}
+        self.wrk_runs = 0
+        self.pgbench_runs = 0
+        self.lock = threading.Lock()
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def spawn(self, name, cmd, env=None):
+        out = open(os.path.join(self.work, f"{name}.log"), "w")
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self, proc, grace=20):
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs = [(n, p) for n, p in self.procs if p is not proc]
+
+    def cleanup(self, keep_logs):
+        for _, proc in reversed(self.procs):
+            try:
+                self.stop(proc)
+            except Exception:  # keep stopping the others
+                pass
+        if self.pg_started:
+            subprocess.run([os.path.join(ROOT, "tests/support/pg-cluster"), "destroy",
+                            self.pg_dir], check=False, capture_output=True, timeout=60)
+        if keep_logs:
+            log(f"logs kept in {self.work}")
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def wait_for_log(self, name, proc, pattern, seconds=60):
+        path = os.path.join(self.work, f"{name}.log")
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                found = re.search(pattern, f.read())
+            if found:
+                return found
+            if proc.poll() is not None:
+                raise BenchError(f"{name} exited ({proc.returncode}); see {path}")
+            time.sleep(0.05)
+        raise BenchError(f"timed out waiting for {pattern!r} in {path}")
+
+    # -- PostgreSQL --------------------------------------------------------------------------
+
+    def start_postgres(self):
+        cluster = os.path.join(ROOT, "tests/support/pg-cluster")
+        subprocess.run([cluster, "init", self.pg_dir], check=True, timeout=120)
+        # As tests/support/with-postgres: durability off (the data dies with the run), so neither
+        # the gateway nor pgbench waits for the disk. pg_stat_statements counts the statements
+        # each route costs, to show that pgbench runs the same ones.
+        with open(os.path.join(self.pg_dir, "data", "postgresql.conf"), "a") as conf:
+            conf.write("max_connections = 200\nshared_buffers = 128MB\nfull_page_writes = off\n"
+                       "wal_level = minimal\nmax_wal_senders = 0\ncheckpoint_timeout = 30min\n"
+                       "max_wal_size = 1GB\nlog_min_messages = warning\n"
+                       "shared_preload_libraries = 'pg_stat_statements'\n"
+                       "pg_stat_statements.track_utility = on\n")
+        for _ in range(5):
+            port = free_port()
+            try:
+                subprocess.run([cluster, "start", self.pg_dir, str(port)], check=True,
+                               timeout=90, capture_output=True)
+                self.pg_started = True
+                break
+            except subprocess.CalledProcessError:
+                subprocess.run([cluster, "stop", self.pg_dir], check=False,
+                               capture_output=True, timeout=60)
+        else:
+            raise BenchError(f"PostgreSQL did not start; see {self.pg_dir}/postgres.log")
+        self.admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        self.db_url = f"postgresql://postgres@127.0.0.1:{port}/{DB_NAME}"
+        self.psql(f"CREATE DATABASE {DB_NAME}", url=self.admin_url)
+        self.psql("CREATE EXTENSION pg_stat_statements")
+
+    def postmaster_pid(self):
+        with open(os.path.join(self.pg_dir, "data", "postmaster.pid"), encoding="ascii") as f:
+            return int(f.readline())
+
+    def psql(self, sql, url=None):
+        out = subprocess.run(["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-d",
+                              url or self.db_url, "-c", sql],
+                             check=True, capture_output=True, text=True, timeout=300)
+        return out.stdout.strip()
+
+    def statement_counts(self):
+        """{query: calls} of this database since the last reset, without our own queries."""
+        rows = self.psql(
+            "SELECT calls, regexp_replace(left(query, 70), '\\s+', ' ', 'g') "
+            "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+            f"WHERE d.datname = '{DB_NAME}' AND query NOT LIKE '%pg_stat_statements%' "
+            "ORDER BY calls DESC")
+        counts = {}
+        for row in rows.splitlines():
+            calls, query = row.split("|", 1)
+            counts[query] = counts.get(query, 0) + int(calls)
+        return counts
+
+    def reset_statements(self):
+        self.psql("SELECT pg_stat_statements_reset()")
+
+    # -- the gateway -------------------------------------------------------------------------
+
+    def gateway_env(self):
+        return dict(
+            os.environ, DATABASE_URL=self.db_url, LISTEN=f"127.0.0.1:{self.gw_port}",
+            PUBLIC_BASE_URL=f"http://127.0.0.1:{self.gw_port}",
+            IAMPORT_BASE_URL=f"http://127.0.0.1:{self.sim_port}",
+            IAMPORT_IMP_KEY="sandbox_imp_key", IAMPORT_IMP_SECRET="sandbox_imp_secret",
+            IAMPORT_PG="kcp", LOG_LEVEL=self.args.log_level, RECONCILE_INTERVAL="3600",
+            DB_POOL_SIZE=str(self.args.pool), IO_THREADS=str(self.args.io_threads),
+            # The per-key limits would cap the load at 1,000/s: this run measures the machine.
+            RATE_LIMIT_PER_SECOND="10000000", RATE_LIMIT_BURST="10000000",
+            WEBHOOK_RATE_LIMIT_PER_SECOND="100000", WEBHOOK_RATE_LIMIT_BURST="100000")
+
+    def gateway_cli(self, *args):
+        out = subprocess.run([self.args.gateway, *args], env=self.gateway_env(), check=True,
+                             capture_output=True, text=True, timeout=120)
+        return out.stdout
+
+    def call(self, method, path, body=None, headers=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"http://127.0.0.1:{self.gw_port}{path}", data=data,
+                                         method=method)
+        request.add_header("Content-Type", "application/json")
+        for key, value in (headers or {}).items():
+            request.add_header(key, value)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def start_gateway(self):
+        env = self.gateway_env()
+        started = time.monotonic()
+        proc = self.spawn("gateway", [self.args.gateway, "serve"], env)
+        deadline = started + 60
+        while True:
+            try:
+                if self.call("GET", "/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                raise BenchError(f"the gateway exited ({proc.returncode}); see "
+                                 f"{self.work}/gateway.log")
+            if time.monotonic() > deadline:
+                raise BenchError("the gateway was not ready within 60 s")
+            time.sleep(0.005)
+        self.results["startup_ms"] = (time.monotonic() - started) * 1000
+        self.gateway = proc
+
+    # -- load --------------------------------------------------------------------------------
+
+    def wrk(self, url, script, seconds, rate=0, connections=None, sample_rss=True):
+        with self.lock:
+            self.wrk_runs += 1
+            prefix = f"{self.run_tag}{self.wrk_runs}"
+        threads = self.args.threads
+        env = dict(os.environ, MG_BENCH_DIR=BENCH, MG_BENCH_THREADS=str(threads),
+                   MG_BENCH_RATE=f"{rate:.3f}", MG_BENCH_API_KEY=self.api_key,
+                   MG_BENCH_GET_BASE=str(GET_BASE), MG_BENCH_GET_ORDERS=str(self.args.orders),
+                   MG_BENCH_PREFIX=prefix)
+        cmd = ["wrk", f"-t{threads}", f"-c{connections or self.args.connections}",
+               f"-d{seconds}s", "--timeout", "10s", "-s", os.path.join(BENCH, script), url]
+        before = self.cpu_snapshot()
+        sampler = RssSampler(self.gateway.pid, 0.5) if sample_rss else None
+        with sampler or contextlib.nullcontext():
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                                 timeout=seconds + 60)
+        result = self.parse_result(out.stdout, out.stderr, " ".join(cmd))
+        self.cpu_per_request(before, result)
+        if sampler:
+            result["rss_max_kib"] = sampler.max_kib
+        return result
+
+    @staticmethod
+    def parse_result(stdout, stderr, what):
+        line = next((l for l in stdout.splitlines() if l.startswith("MG_RESULT ")), None)
+        if line is None:
+            raise BenchError(f"no result from {what}:\n{stdout}\n{stderr}")
+        result = {}
+        for pair in line.split()[1:]:
+            key, value = pair.split("=")
+            result[key] = float(value) if "." in value else int(value)
+        return result
+
+    def cpu_snapshot(self):
+        postmaster = self.postmaster_pid()
+        postgres = cpu_ticks(postmaster, with_children=True) + sum(
+            cpu_ticks(pid) for pid in children_of(postmaster))
+        gateway = cpu_ticks(self.gateway.pid) if getattr(self, "gateway", None) else 0
+        nginx = sum(cpu_ticks(p.pid, True) + sum(cpu_ticks(c) for c in children_of(p.pid))
+                    for n, p in self.procs if n == "nginx")
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {"gateway": gateway, "postgres": postgres, "nginx": nginx,
+                "client": (usage.ru_utime + usage.ru_stime) * CLK_TCK,
+                "machine": machine_busy_ticks(), "wall": time.monotonic()}
+
+    def cpu_per_request(self, before, result):
+        """CPU µs per request of each process (into result), and the share of the machine that
+        processes other than these used meanwhile: the noise of the measurement."""
+        after = self.cpu_snapshot()
+        ours = ("gateway", "postgres", "nginx", "client")
+        spent = {k: after[k] - before[k] for k in ours}
+        elapsed = after["wall"] - before["wall"]
+        other = after["machine"] - before["machine"] - sum(spent.values())
+        result["other_cpu_share"] = max(0.0, other / (elapsed * CLK_TCK * os.cpu_count()))
+        requests = result["requests"]
+        if requests:
+            # Below a microsecond is a process idling beside the measurement (the gateway
+            # during pgbench), not a cost of the request.
+            per = {k: v / CLK_TCK * 1e6 / requests for k, v in spent.items()}
+            result["cpu_us_per_request"] = {k: round(v, 1) for k, v in per.items() if v >= 1}
+
+    def paced_connections(self):
+        # A paced run sends on a schedule: spare connections keep one slow response from holding
+        # back the sends behind it (which would hide the wait from the percentiles).
+        return 4 * self.args.connections
+
+    def pgbench(self, name, template, defines, rate=None):
+        """pgbench over `template` (as fast as it can, or at `rate` transactions per second).
+        With a rate, pgbench measures each latency from the transaction's scheduled start."""
+        self.pgbench_runs += 1
+        script = os.path.join(self.work, f"pgbench-{name}.sql")
+        with open(os.path.join(BENCH, template), encoding="utf-8") as f:
+            rendered = statements.render(f.read(), self.statements)
+        with open(script, "w", encoding="utf-8") as f:
+            f.write(rendered)
+        self.rendered_transactions = len(re.findall(r"^BEGIN;", rendered, re.M))
+        prefix = os.path.join(self.work, f"pgbench-{name}-log")
+        cmd = [os.path.join(PG_BIN, "pgbench"), "-n", "-M", "prepared",
+               "-c", str(self.args.pool), "-j", str(min(2, self.args.pool)),
+               "-T", str(self.args.duration), "-f", script, "-l", f"--log-prefix={prefix}"]
+        if rate:
+            cmd += ["-R", f"{rate:.1f}"]
+        # POST's merchant_uids are post_base + client * 10^9 + counter: a new base every run.
+        defines = dict(defines, post_base=10**15 * self.pgbench_runs)
+        for key, value in defines.items():
+            cmd += ["-D", f"{key}={value}"]
+        cmd.append(self.db_url)
+        before = self.cpu_snapshot()
+        out = subprocess.run(cmd, capture_output=True, text=True,
+                             timeout=self.args.duration + 120)
+        # pgbench's server processes end after it: wait for them, so that their CPU time has
+        # moved to the postmaster's reaped children before it is read.
+        deadline = time.monotonic() + 10
+        while self.psql("SELECT count(*) FROM pg_stat_activity "
+                        "WHERE application_name = 'pgbench'") != "0":
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)
+        tps = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out.stdout)
+        if out.returncode != 0 or not tps:
+            raise BenchError(f"pgbench failed:\n{out.stdout}\n{out.stderr}")
+        failed = re.search(r"number of failed transactions: (\d+)", out.stdout)
+        latencies = []
+        for path in glob.glob(prefix + ".*"):
+            with open(path, encoding="ascii") as f:
+                latencies.extend(int(line.split()[2]) for line in f if line.strip())
+            os.remove(path)
+        latencies.sort()
+        result = {"rps": float(tps.group(1)), "requests": len(latencies),
+                  "failed": int(failed.group(1)) if failed else 0,
+                  "p50_ms": percentile(latencies, 50) / 1000,
+                  "p99_ms": percentile(latencies, 99) / 1000}
+        self.cpu_per_request(before, result)
+        return result
+
+    def start_nginx(self):
+        port = free_port()
+        conf = os.path.join(self.work, "nginx.conf")
+        temp = os.path.join(self.work, "nginx-temp")
+        os.makedirs(temp, exist_ok=True)
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(f"""worker_processes {os.cpu_count()};
+daemon off;
+pid {self.work}/nginx.pid;
+error_log {self.work}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    keepalive_timeout 75s;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ return 200 "ok"; }}
+    }}
+}}
+""")
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        proc = self.spawn("nginx", [nginx, "-e", f"{self.work}/nginx-error.log", "-p", self.work,
+                                    "-c", conf])
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    if r.status == 200:
+                        return proc, port
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"nginx did not start; see {self.work}/nginx.log")
+            time.sleep(0.05)
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run(self):
+        args = self.args
+        self.run_tag = "b" + format(int(time.time()) % 46656, "x")
+        self.results["machine"] = machine()
+        self.results["started"] = datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M UTC")
+        self.results["load_before"] = os.getloadavg()
+        self.results["commit"] = commit()
+        self.statements = statements.load(ROOT)
+
+        log("starting PostgreSQL, the iamport simulator and the gateway…")
+        self.start_postgres()
+        sim = self.spawn("sim", [sys.executable,
+                                 os.path.join(ROOT, "tests/iamport-sim/iamport_sim.py"),
+                                 "--host", "127.0.0.1", "--port", "0"])
+        self.sim_port = int(self.wait_for_log("sim", sim, r"LISTENING (\d+)").group(1))
+        self.gw_port = free_port()
+        self.gateway_cli("migrate")
+        self.api_key = self.gateway_cli("api-key", "create", "--name", "bench", "--scope",
+                                        "read", "--scope", "write").strip().splitlines()[-1]
+        key_id = self.psql("SELECT id FROM api_keys WHERE name = 'bench'")
+        # The orders GET reads, as POST /v1/orders leaves them (an order and its first event).
+        self.psql(
+            "INSERT INTO orders (merchant_uid, name, amount, client_secret) "
+            f"SELECT ({GET_BASE} + i)::text, 'bench order', 1000 + i, "
+            "'cs_' || md5(i::text) FROM generate_series(1, " + str(args.orders) + ") i; "
+            "INSERT INTO order_events (order_id, from_status, to_status, cause) "
+            "SELECT id, NULL, 'pending', 'api' FROM orders; ANALYZE")
+
+        self.start_gateway()
+        time.sleep(2)
+        self.results["rss_idle_kib"] = rss_kib(self.gateway.pid)
+        log(f"  ready in {self.results['startup_ms']:.0f} ms, "
+            f"{self.results['rss_idle_kib'] / 1024:.1f} MiB idle")
+
+        auth = {"Authorization": f"Bearer {self.api_key}"}
+        status, body = self.call("GET", f"/v1/orders/{GET_BASE + 1}", headers=auth)
+        if status != 200:
+            raise BenchError(f"GET of a bench order answered {status}: {body[:300]!r}")
+        probe = f"{self.run_tag}-probe"
+        status, body = self.call("POST", "/v1/orders",
+                                 {"merchant_uid": probe, "name": "bench order", "amount": 1000},
+                                 dict(auth, **{"Idempotency-Key": f"idem-{probe}"}))
+        if status != 201:
+            raise BenchError(f"POST /v1/orders answered {status}: {body[:300]!r}")
+        post_defines = {
+            "n": 0,
+            "scope": f"key:{key_id}", "hash": "0" * 64, "lock_seconds": 60,
+            "name": "bench order", "currency": "KRW", "secret": "cs_" + "x" * 32,
+            "status": "pending", "cause": "api", "created": 201,
+            "body": body.decode(), "content_type": "application/json"}
+        get_defines = {"get_base": GET_BASE, "get_orders": args.orders}
+
+        gw = f"http://127.0.0.1:{self.gw_port}"
+        scripts = {"GET order": ("get_order.lua", "pgbench_get_order.sql", get_defines),
+                   "POST order": ("post_order.lua", "pgbench_post_order.sql", post_defines)}
+        log("warming up…")
+        for route in ROUTES:
+            self.wrk(gw, scripts[route][0], 3)
+
+        loaded_rss = []
+        for route in ROUTES:
+            lua, _, _ = scripts[route]
+            log(f"{route}: gateway at full rate ({args.duration} s)…")
+            self.reset_statements()
+            result = self.wrk(gw, lua, args.duration)
+            result["statements"] = self.statement_counts()
+            loaded_rss.append(result["rss_max_kib"])
+            self.results["routes"][route]["service"] = result
+            log("  " + summary(result))
+
+        for route in ROUTES:
+            _, template, defines = scripts[route]
+            log(f"{route}: pgbench with the same statements ({args.duration} s)…")
+            self.reset_statements()
+            result = self.pgbench(route.split()[0].lower(), template, defines)
+            self.results["routes"][route]["pgbench_transactions"] = self.rendered_transactions
+            result["statements"] = self.statement_counts()
+            self.results["routes"][route]["pgbench"] = result
+            log("  " + summary(result))
+
+        nginx, nginx_port = self.start_nginx()
+        try:
+            for route in ROUTES:
+                log(f"{route}: nginx static 200 ({args.duration} s)…")
+                result = self.wrk(f"http://127.0.0.1:{nginx_port}", scripts[route][0],
+                                  args.duration, sample_rss=False)
+                self.results["routes"][route]["nginx"] = result
+                log("  " + summary(result))
+        finally:
+            self.stop(nginx)
+
+        for route in ROUTES:
+            peak = self.results["routes"][route]["service"]["rps"]
+            log(f"{route}: gateway at half its peak, {peak / 2:.0f}/s ({args.duration} s)…")
+            result = self.wrk(gw, scripts[route][0], args.duration, rate=peak / 2,
+                              connections=self.paced_connections())
+            loaded_rss.append(result["rss_max_kib"])
+            self.results["routes"][route]["half"] = result
+            log("  " + summary(result))
+            _, template, defines = scripts[route]
+            log(f"{route}: pgbench at the same rate ({args.duration} s)…")
+            result = self.pgbench(route.split()[0].lower(), template, defines, rate=peak / 2)
+            self.results["routes"][route]["pgbench_half"] = result
+            log("  " + summary(result))
+        self.results["rss_load_kib"] = max(v for v in loaded_rss if v is not None)
+        time.sleep(3)
+        self.results["rss_after_kib"] = rss_kib(self.gateway.pid)
+
+        if args.soak:
+            self.soak(gw, scripts)
+
+        self.stop(self.gateway)
+        if args.webhook_count > 0:
+            self.webhooks()
+        self.results["load_after"] = os.getloadavg()
+        return self.results
+
+    def soak(self, gw, scripts):
+        args = self.args
+        seconds = int(args.soak * 60)
+        rates = {r: self.results["routes"][r]["service"]["rps"] / 4 for r in ROUTES}
+        log(f"soak: GET at {rates['GET order']:.0f}/s and POST at {rates['POST order']:.0f}/s "
+            f"together for {args.soak:g} min, memory sampled every 10 s…")
+        outcome = {}
+
+        def drive(route):
+            try:
+                outcome[route] = self.wrk(gw, scripts[route][0], seconds, rate=rates[route],
+                                          connections=self.paced_connections(),
+                                          sample_rss=False)
+            except Exception as e:  # reported below, after the other driver ends
+                outcome[route] = e
+
+        with RssSampler(self.gateway.pid, 10) as sampler:
+            drivers = [threading.Thread(target=drive, args=(r,)) for r in ROUTES]
+            for d in drivers:
+                d.start()
+            for d in drivers:
+                d.join()
+        for route in ROUTES:
+            if isinstance(outcome[route], Exception):
+                raise outcome[route]
+        samples = sampler.samples
+        window = min(60.0, seconds / 3)
+        first = [v for t, v in samples if t <= window]
+        last = [v for t, v in samples if t >= seconds - window]
+        first_mean = sum(first) / len(first)
+        last_mean = sum(last) / len(last)
+        growth = (last_mean - first_mean) / first_mean
+        self.results["soak"] = {
+            "minutes": args.soak, "rates": rates, "window_s": window,
+            "first_kib": first_mean, "last_kib": last_mean, "growth": growth,
+            "flat": growth < 0.05, "samples": samples,
+            "routes": {r: outcome[r] for r in ROUTES}}
+        log(f"  RSS {first_mean / 1024:.1f} MiB (first {window:.0f} s) → "
+            f"{last_mean / 1024:.1f} MiB (last {window:.0f} s), {growth * 100:+.1f} %")
+
+    def webhooks(self):
+        args = self.args
+        log(f"webhook stored → applied over {args.webhook_count} deposits at "
+            f"{args.webhook_rate:g}/s…")
+        env = dict(os.environ, MG_TEST_PG_URL=self.admin_url)
+        out = subprocess.run(
+            [sys.executable, os.path.join(BENCH, "webhook_latency.py"), "--gateway",
+             args.gateway, "--count", str(args.webhook_count), "--rate", str(args.webhook_rate)],
+            env=env, capture_output=True, text=True, timeout=900)
+        found = re.search(r"median ([0-9.]+) ms\s+p90 ([0-9.]+) ms\s+p99 ([0-9.]+) ms",
+                          out.stdout)
+        if out.returncode != 0 or not found:
+            # The other figures stand; the table says this one is missing and the run fails.
+            reason = (out.stderr.strip() or out.stdout.strip()).splitlines()[-1:] or ["no output"]
+            log(f"  webhook_latency.py failed: {reason[0]}")
+            self.results["webhook"] = {"error": reason[0]}
+            return
+        self.results["webhook"] = {"count": args.webhook_count, "rate": args.webhook_rate,
+                                   "p50_ms": float(found.group(1)),
+                                   "p99_ms": float(found.group(3))}
+
+
+def machine_busy_ticks():
+    """CPU time the whole machine spent on anything but idling, in clock ticks."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal guest guest_nice: guest time is already
+    # part of user time.
+    return sum(fields[:8]) - fields[3] - fields[4]
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values)) - 1))
+    return float(sorted_values[index])
+
+
+def summary(result):
+    text = f"{result['rps']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms"
+    if "non2xx" in result:
+        text += f", non-2xx {result['non2xx']}"
+        errors = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors",
+                                         "timeouts"))
+        if errors:
+            text += f", socket errors {errors}"
+    if result.get("failed"):
+        text += f", failed {result['failed']}"
+    if result.get("paced"):
+        text += f", late {100 * result['late'] / result['paced']:.1f} %"
+    return text
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            found = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
+            model = found.group(1).strip() if found else model
+        with open("/proc/meminfo", encoding="ascii") as f:
+            mem_kib = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1))
+    except OSError:
+        mem_kib = 0
+    return {"nproc": os.cpu_count(), "cpu": model, "memory_gib": mem_kib / 1024 / 1024,
+            "kernel": f"{os.uname().sysname} {os.uname().release}"}
+
+
+def commit():
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "service",
+                                "db", "migrations"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head + (" with local changes to service/db" if dirty else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def statement_shape(counts, requests):
+    """(statements, transactions) per request from pg_stat_statements' counts.
+
+    Statements run less than once every 10 requests (the API key lookup behind its cache, the
+    webhook inbox poll) are background, not the request's. BEGIN and COMMIT are left out of the
+    statements; BEGIN counts the transactions. pg_stat_statements does not see pgbench's BEGIN
+    and COMMIT under -M prepared, so pgbench's transactions are read from its script instead.
+    """
+    if not requests:
+        return 0.0, 0.0
+    statements = transactions = 0.0
+    for query, calls in counts.items():
+        share = calls / requests
+        if share < 0.1:
+            continue
+        word = query.split()[0].upper() if query.split() else ""
+        if word in ("BEGIN", "START"):
+            transactions += share
+        elif word not in ("COMMIT", "END", "ROLLBACK"):
+            statements += share
+    return statements, transactions
+
+
+def render_table(results, args):
+    m = results["machine"]
+    shares = [part["other_cpu_share"] for r in results["routes"].values()
+              for key, part in r.items() if isinstance(part, dict) and "other_cpu_share" in part]
+    busiest = max(shares, default=0.0)
+    lines = [
+        f"merchant-gateway benchmark, {results['started']}, commit {results['commit']}",
+        f"machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']:.1f} GiB, {m['kernel']}; "
+        f"load average before the run {results['load_before'][0]:.2f}",
+        f"other processes took {100 * sum(shares) / max(1, len(shares)):.0f} % of the CPUs "
+        f"during the measurements (up to {100 * busiest:.0f} %)"
+        + (": the machine was busy, the figures are noisy" if busiest > 0.1 else ""),
+        f"settings: wrk -t{args.threads} -c{args.connections} -d{args.duration}s; gateway "
+        f"IO_THREADS={args.io_threads} DB_POOL_SIZE={args.pool} LOG_LEVEL={args.log_level}; "
+        f"pgbench -c{args.pool} -j{min(2, args.pool)} -T{args.duration} -M prepared; "
+        f"nginx {m['nproc']} workers; nothing pinned (all share the {m['nproc']} CPUs)",
+        "",
+    ]
+    head = ("", "gateway req/s", "p50 ms", "p99 ms", "non-2xx", "pgbench req/s",
+            "nginx req/s", "gw/pgbench", "gw/nginx", "half-peak req/s", "p99 ms", "late",
+            "pgbench p99 ms")
+    rows = [head]
+    for route in ROUTES:
+        r = results["routes"][route]
+        s, pg, ng, half = r["service"], r["pgbench"], r["nginx"], r["half"]
+        rows.append((route, f"{s['rps']:.0f}", f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}",
+                     str(s["non2xx"]), f"{pg['rps']:.0f}", f"{ng['rps']:.0f}",
+                     f"{s['rps'] / pg['rps']:.2f}", f"{s['rps'] / ng['rps']:.3f}",
+                     f"{half['rps']:.0f}", f"{half['p99_ms']:.2f}",
+                     f"{100 * half['late'] / max(1, half['paced']):.1f} %",
+                     f"{r['pgbench_half']['p99_ms']:.2f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    for row in rows:
+        lines.append("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
+                               for i, cell in enumerate(row)).rstrip())
+    lines.append("")
+    for route in ROUTES:
+        r = results["routes"][route]
+        s, pg = r["service"], r["pgbench"]
+        half = r["half"]
+        lines.append(f"{route}: at half peak p50 {half['p50_ms']:.2f} ms, p90 "
+                     f"{half['p90_ms']:.2f} ms, p99 {half['p99_ms']:.2f} ms, max "
+                     f"{half['max_ms']:.2f} ms; other processes "
+                     f"{100 * half.get('other_cpu_share', 0):.0f} % of the CPUs")
+        pg_half = r["pgbench_half"]
+        lines.append(f"  pgbench at that rate: p50 {pg_half['p50_ms']:.2f} ms, p99 "
+                     f"{pg_half['p99_ms']:.2f} ms; other processes "
+                     f"{100 * pg_half.get('other_cpu_share', 0):.0f} % of the CPUs")
+        lines.append(f"  pgbench p50 {pg['p50_ms']:.2f} ms, p99 {pg['p99_ms']:.2f} ms"
+                     f"{', failed ' + str(pg['failed']) if pg['failed'] else ''}; "
+                     f"nginx p99 {r['nginx']['p99_ms']:.2f} ms")
+        gw_count, gw_txns = statement_shape(s["statements"], s["requests"])
+        pg_count, _ = statement_shape(pg["statements"], pg["requests"])
+        pg_txns = r["pgbench_transactions"]
+        lines.append(f"  per request (pg_stat_statements): gateway {gw_count:.2f} statements in "
+                     f"{gw_txns:.2f} transactions, pgbench {pg_count:.2f} in {pg_txns}")
+        for name, part, client in (("gateway run", s, "wrk"), ("pgbench run", pg, "pgbench"),
+                                   ("nginx run", r["nginx"], "wrk")):
+            cpu = part.get("cpu_us_per_request", {})
+            lines.append(f"  CPU µs per request, {name}: " + ", ".join(
+                f"{client if k == 'client' else k} {v:.0f}"
+                for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+                + f"; other processes {100 * part.get('other_cpu_share', 0):.0f} % of the CPUs")
+    lines.append("")
+    if "webhook" in results and "error" in results["webhook"]:
+        lines.append(f"webhook stored → applied: FAILED ({results['webhook']['error']})")
+    elif "webhook" in results:
+        w = results["webhook"]
+        lines.append(f"webhook stored → applied: p50 {w['p50_ms']:.2f} ms, p99 {w['p99_ms']:.2f} "
+                     f"ms ({w['count']} deposit notices at {w['rate']:g}/s)")
+    lines.append(f"gateway RSS: idle {results['rss_idle_kib'] / 1024:.1f} MiB, under load "
+                 f"{results['rss_load_kib'] / 1024:.1f} MiB (max), after "
+                 f"{results['rss_after_kib'] / 1024:.1f} MiB; start-up (exec → /readyz 200) "
+                 f"{results['startup_ms']:.0f} ms")
+    if "soak" in results:
+        k = results["soak"]
+        lines.append(f"soak {k['minutes']:g} min (GET {k['rates']['GET order']:.0f}/s + POST "
+                     f"{k['rates']['POST order']:.0f}/s): RSS {k['first_kib'] / 1024:.1f} MiB "
+                     f"over the first {k['window_s']:.0f} s, {k['last_kib'] / 1024:.1f} MiB over "
+                     f"the last, {k['growth'] * 100:+.1f} %; p99 GET "
+                     f"{k['routes']['GET order']['p99_ms']:.2f} ms, POST "
+                     f"{k['routes']['POST order']['p99_ms']:.2f} ms")
+    lines.append("")
+    lines.append("targets:")
+    for route in ROUTES:
+        r = results["routes"][route]
+        ratio = r["service"]["rps"] / r["pgbench"]["rps"]
+        lines.append(f"  {route} ≥ 0.5 × pgbench: {verdict(ratio >= 0.5)} ({ratio:.2f})")
+    for route in ROUTES:
+        half = results["routes"][route]["half"]
+        late = half["late"] / max(1, half["paced"])
+        note = f" ({half['p99_ms']:.2f} ms" + (
+            f"; {late * 100:.0f} % of sends late, so understated)" if late > 0.01 else ")")
+        lines.append(f"  {route} p99 < 10 ms at half peak: {verdict(half['p99_ms'] < 10)}{note}")
+    if "soak" in results:
+        k = results["soak"]
+        lines.append(f"  memory flat over the soak (< 5 % growth): {verdict(k['flat'])} "
+                     f"({k['growth'] * 100:+.1f} % over {k['minutes']:g} min)")
+    else:
+        lines.append("  memory flat over a soak: not measured (--soak MINUTES)")
+    return "\n".join(lines) + "\n"
+
+
+def verdict(ok):
+    return "met" if ok else "MISSED"
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        prog="tests/bench/run",
+        description="The gateway against this machine's limits (see tests/bench/README.md).")
+    parser.add_argument("--gateway", required=True, help="the Release merchant-gateway binary")
+    parser.add_argument("--duration", type=int, default=20, help="seconds per measurement")
+    pool = service_default("db_pool_size", 8)
+    parser.add_argument("--pool", type=int, default=pool,
+                        help=f"the gateway's DB_POOL_SIZE and pgbench's -c (default {pool}, "
+                        "the service's default)")
+    parser.add_argument("--connections", type=int, default=None,
+                        help="wrk's -c (default: the pool size)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk's -t")
+    parser.add_argument("--io-threads", type=int, default=service_default("io_threads", 2))
+    parser.add_argument("--log-level", default="info",
+                        help="the gateway's LOG_LEVEL (default info, as deployed)")
+    parser.add_argument("--orders", type=int, default=10000, help="orders GET reads from")
+    parser.add_argument("--webhook-count", type=int, default=200,
+                        help="deposit notices for the webhook latency (0 to skip)")
+    parser.add_argument("--webhook-rate", type=float, default=50)
+    parser.add_argument("--soak", type=float, default=0, metavar="MINUTES",
+                        help="drive GET+POST at half the peak this long, sampling memory")
+    parser.add_argument("--out", default=os.path.join(ROOT, "build/release/bench-result.txt"))
+    parser.add_argument("--keep-logs", action="store_true",
+                        help="keep the temporary directory with every log")
+    args = parser.parse_args()
+    if args.connections is None:
+        args.connections = args.pool
+    if args.duration < 1 or args.pool < 1 or args.connections < args.threads:
+        parser.error("--duration and --pool must be positive, --connections ≥ --threads")
+    if args.soak and args.soak * 60 < 30:
+        parser.error("--soak needs at least 0.5 minutes")
+
+    # Ctrl-C is KeyboardInterrupt; TERM and HUP end the run the same way, through the cleanup.
+    def terminate(signum, _frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGHUP, terminate)
+    # A bound on the whole run, whatever hangs: each measurement plus generous set-up time.
+    limit = 900 + 12 * args.duration + int(args.soak * 60) + 60 * args.webhook_count // 100
+
+    def overrun(_signum, _frame):
+        raise BenchError(f"the run exceeded its time limit of {limit} s")
+    signal.signal(signal.SIGALRM, overrun)
+    signal.alarm(limit)
+
+    bench = Bench(args)
+    failed = True
+    try:
+        results = bench.run()
+        table = render_table(results, args)
+        failed = False
+    except BenchError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        signal.alarm(0)
+        # The logs of a failed run are what explains it.
+        bench.cleanup(keep_logs=args.keep_logs or failed)
+    print()
+    print(table, end="")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as f:
+        f.write(table)
+    with open(os.path.splitext(args.out)[0] + ".json", "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2, default=str)
+    print(f"\nwritten to {args.out}")
+    return 1 if "error" in results.get("webhook", {}) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
