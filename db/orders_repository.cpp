@@ -127,7 +127,7 @@ std::optional<std::string> text_of(const std::optional<std::int64_t>& number) {
     return std::to_string(*number);
 }
 
-std::optional<domain::Order> find_with(pqxx::work& txn, const Statement& statement,
+std::optional<domain::Order> find_with(pqxx::transaction_base& txn, const Statement& statement,
                                        std::string_view merchant_uid) {
     const auto result = exec_statement(txn, statement, std::string(merchant_uid));
     if (result.empty()) {
@@ -159,7 +159,8 @@ domain::Order insert_order(pqxx::work& txn, const domain::NewOrder& order) {
     return order_from(result[0]);
 }
 
-std::optional<domain::Order> find_order(pqxx::work& txn, std::string_view merchant_uid) {
+std::optional<domain::Order> find_order(pqxx::transaction_base& txn,
+                                        std::string_view merchant_uid) {
     return find_with(txn, kFindOrder, merchant_uid);
 }
 

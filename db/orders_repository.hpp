@@ -16,7 +16,9 @@ namespace mg::db {
 // "orders_merchant_uid_key") if the merchant_uid is taken; the transaction stays usable then.
 domain::Order insert_order(pqxx::work& txn, const domain::NewOrder& order);
 
-std::optional<domain::Order> find_order(pqxx::work& txn, std::string_view merchant_uid);
+// Plain reads (find_order, list_payments) take any transaction, a pqxx::nontransaction
+// included: a read-only request then costs no BEGIN and COMMIT round trips.
+std::optional<domain::Order> find_order(pqxx::transaction_base& txn, std::string_view merchant_uid);
 
 // The same, locking the row (SELECT ... FOR UPDATE) until the transaction ends, so that a
 // decision taken on its status can't race another transaction's.

@@ -321,7 +321,7 @@ void upsert_payment(pqxx::work& txn, std::int64_t order_id, const domain::Paymen
     }
 }
 
-std::vector<domain::Payment> list_payments(pqxx::work& txn, std::int64_t order_id) {
+std::vector<domain::Payment> list_payments(pqxx::transaction_base& txn, std::int64_t order_id) {
     std::vector<domain::Payment> payments;
     for (auto& stored : payments_from(exec_statement(txn, kListPayments, order_id))) {
         payments.push_back(std::move(stored.payment));

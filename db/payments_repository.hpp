@@ -23,7 +23,7 @@ void upsert_payment(pqxx::work& txn, std::int64_t order_id, const domain::Paymen
                     std::string_view raw_json);
 
 // The order's payments, oldest first (by first time seen), each with its cancel_history.
-std::vector<domain::Payment> list_payments(pqxx::work& txn, std::int64_t order_id);
+std::vector<domain::Payment> list_payments(pqxx::transaction_base& txn, std::int64_t order_id);
 
 // The same for many orders in one query; orders without payments are absent from the map.
 std::map<std::int64_t, std::vector<domain::Payment>> list_payments_for_orders(

@@ -35,7 +35,8 @@ void prepare_statements(pqxx::connection& conn);
 // connection already has it (pooled connections register every statement when they open); it
 // makes the repositories work on any connection, e.g. a command-line tool's one-off connection.
 template <class... Args>
-pqxx::result exec_statement(pqxx::work& txn, const Statement& statement, Args&&... args) {
+pqxx::result exec_statement(pqxx::transaction_base& txn, const Statement& statement,
+                            Args&&... args) {
     const std::string name(statement.name);
     txn.conn().prepare(name, std::string(statement.sql));
     return txn.exec_prepared(name, std::forward<Args>(args)...);

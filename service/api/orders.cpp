@@ -2,6 +2,7 @@
 #include <boost/json/value_from.hpp>
 #include <boost/url/parse.hpp>
 #include <charconv>
+#include <pqxx/nontransaction>
 
 #include "db/errors.hpp"
 #include "db/orders_repository.hpp"
@@ -119,12 +120,13 @@ asio::awaitable<http::Response> get_order(http::RequestContext& ctx, const Calle
     const auto& merchant_uid = ctx.param("merchant_uid");
     std::vector<domain::Payment> payments;
     auto order = co_await db.run([&](pqxx::connection& c) {
-        pqxx::work work(c);
-        auto found = db::find_order(work, merchant_uid);
+        // Two reads in autocommit: under READ COMMITTED a transaction would give each statement
+        // its own snapshot all the same, so BEGIN and COMMIT would only add two round trips.
+        pqxx::nontransaction reads(c);
+        auto found = db::find_order(reads, merchant_uid);
         if (found) {
-            payments = db::list_payments(work, found->id);
+            payments = db::list_payments(reads, found->id);
         }
-        work.commit();
         return found;
     });
     require_order_access(caller, order);
