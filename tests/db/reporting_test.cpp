@@ -50,21 +50,7 @@ std::string as_user(const std::string& url, const std::string& user) {
     return result;
 }
 
-// Every row of `sql` as "a|b|c", NULL as "NULL": whole results compare in one EXPECT_EQ.
-std::vector<std::string> rows_of(pqxx::transaction_base& txn, const std::string& sql) {
-    std::vector<std::string> rows;
-    for (const auto& row : txn.exec(sql)) {
-        std::string line;
-        for (pqxx::row::size_type i = 0; i < row.size(); ++i) {
-            if (i > 0) {
-                line += '|';
-            }
-            line += row[i].is_null() ? "NULL" : row[i].c_str();
-        }
-        rows.push_back(std::move(line));
-    }
-    return rows;
-}
+using mg::test::rows_of;
 
 std::vector<std::string> rows_of(const std::string& url, const std::string& sql) {
     pqxx::connection connection(url);

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json/value.hpp>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -14,6 +16,13 @@
 #include "tests/support/test_db.hpp"
 
 namespace mg::test {
+
+// Now as UNIX seconds, the unit of iamport's times (vbank_due, paid_at, ...).
+inline std::int64_t now_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 

@@ -17,12 +17,6 @@ namespace json = boost::json;
 
 constexpr const char* kPassword = "Bnp-Secret-7731!";
 
-std::int64_t now_seconds() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 std::string code_of(const HttpResponse& response) {
     return std::string(response.json().at("error").at("code").as_string());
 }

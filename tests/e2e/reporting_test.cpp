@@ -22,12 +22,6 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-std::int64_t now_seconds() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 // The shop's day (Asia/Seoul, UTC+9 all year) of a UNIX time, as YYYY-MM-DD.
 std::string seoul_day(std::int64_t unix_seconds) {
     using namespace std::chrono;
@@ -39,20 +33,11 @@ std::string seoul_day(std::int64_t unix_seconds) {
     return text;
 }
 
+using mg::test::rows_of;
+
 std::vector<std::string> rows_of(pqxx::connection& connection, const std::string& sql) {
     pqxx::work txn(connection);
-    std::vector<std::string> rows;
-    for (const auto& row : txn.exec(sql)) {
-        std::string line;
-        for (pqxx::row::size_type i = 0; i < row.size(); ++i) {
-            if (i > 0) {
-                line += '|';
-            }
-            line += row[i].is_null() ? "NULL" : row[i].c_str();
-        }
-        rows.push_back(std::move(line));
-    }
-    return rows;
+    return rows_of(txn, sql);
 }
 
 std::string random_suffix() {

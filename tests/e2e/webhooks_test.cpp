@@ -17,12 +17,6 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-std::int64_t now_seconds() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 class Webhooks : public ::testing::Test {
   protected:
     void SetUp() override {

@@ -70,4 +70,19 @@ TestDatabase::~TestDatabase() {
     }
 }
 
+std::vector<std::string> rows_of(pqxx::transaction_base& txn, const std::string& sql) {
+    std::vector<std::string> rows;
+    for (const auto& row : txn.exec(sql)) {
+        std::string line;
+        for (pqxx::row::size_type i = 0; i < row.size(); ++i) {
+            if (i > 0) {
+                line += '|';
+            }
+            line += row[i].is_null() ? "NULL" : row[i].c_str();
+        }
+        rows.push_back(std::move(line));
+    }
+    return rows;
+}
+
 }  // namespace mg::test

@@ -2,6 +2,11 @@
 #pragma once
 
 #include <string>
+#include <vector>
+
+namespace pqxx {
+class transaction_base;
+}
 
 namespace mg::test {
 
@@ -28,5 +33,8 @@ class TestDatabase {
 
 // The URI `url` with its database name replaced by `database`.
 std::string with_database(const std::string& url, const std::string& database);
+
+// Every row of `sql` as "a|b|c", NULL as "NULL": whole results compare in one EXPECT_EQ.
+std::vector<std::string> rows_of(pqxx::transaction_base& txn, const std::string& sql);
 
 }  // namespace mg::test
