@@ -5,51 +5,46 @@
 #include <stdexcept>
 
 #include "db/errors.hpp"
+#include "db/order_columns.hpp"
 #include "db/sql_values.hpp"
 #include "db/statements.hpp"
 
 namespace mg::db {
 namespace {
 
-// Timestamps leave the database as whole UNIX seconds (rounded down, as iamport shows them).
-#define MG_ORDER_COLUMNS                                                            \
-    "id, merchant_uid, name, amount, currency, status, client_secret, buyer_name, " \
-    "buyer_email, buyer_tel, buyer_addr, buyer_postcode, custom_data::text, "       \
-    "floor(extract(epoch FROM created_at))::bigint, floor(extract(epoch FROM updated_at))::bigint"
-
 constexpr Statement kInsertOrder{
     "mg_insert_order",
-    "INSERT INTO orders (merchant_uid, name, amount, currency, client_secret, buyer_name, "
+    "INSERT INTO orders AS o (merchant_uid, name, amount, currency, client_secret, buyer_name, "
     "buyer_email, buyer_tel, buyer_addr, buyer_postcode, custom_data) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) "
     "ON CONFLICT (merchant_uid) DO NOTHING "
     "RETURNING " MG_ORDER_COLUMNS};
 
-constexpr Statement kFindOrder{"mg_find_order",
-                               "SELECT " MG_ORDER_COLUMNS " FROM orders WHERE merchant_uid = $1"};
+constexpr Statement kFindOrder{
+    "mg_find_order", "SELECT " MG_ORDER_COLUMNS " FROM orders o WHERE o.merchant_uid = $1"};
 
 constexpr Statement kFindOrderForUpdate{"mg_find_order_for_update",
                                         "SELECT " MG_ORDER_COLUMNS
-                                        " FROM orders WHERE merchant_uid = $1 FOR UPDATE"};
+                                        " FROM orders o WHERE o.merchant_uid = $1 FOR UPDATE"};
 
 // Two statements rather than one with "$1 IS NULL OR status = $1", so that each has a plan that
 // uses its index. Absent bounds are passed as NULL and widened with coalesce.
 constexpr Statement kListOrders{
     "mg_list_orders", "SELECT " MG_ORDER_COLUMNS
-                      " FROM orders "
-                      "WHERE id < coalesce($1::bigint, 9223372036854775807) "
-                      "AND created_at >= coalesce(to_timestamp($2::bigint), '-infinity') "
-                      "AND created_at < coalesce(to_timestamp($3::bigint + 1), 'infinity') "
-                      "ORDER BY id DESC LIMIT $4"};
+                      " FROM orders o "
+                      "WHERE o.id < coalesce($1::bigint, 9223372036854775807) "
+                      "AND o.created_at >= coalesce(to_timestamp($2::bigint), '-infinity') "
+                      "AND o.created_at < coalesce(to_timestamp($3::bigint + 1), 'infinity') "
+                      "ORDER BY o.id DESC LIMIT $4"};
 
 constexpr Statement kListOrdersByStatus{
     "mg_list_orders_by_status",
     "SELECT " MG_ORDER_COLUMNS
-    " FROM orders "
-    "WHERE status = $5 AND id < coalesce($1::bigint, 9223372036854775807) "
-    "AND created_at >= coalesce(to_timestamp($2::bigint), '-infinity') "
-    "AND created_at < coalesce(to_timestamp($3::bigint + 1), 'infinity') "
-    "ORDER BY id DESC LIMIT $4"};
+    " FROM orders o "
+    "WHERE o.status = $5 AND o.id < coalesce($1::bigint, 9223372036854775807) "
+    "AND o.created_at >= coalesce(to_timestamp($2::bigint), '-infinity') "
+    "AND o.created_at < coalesce(to_timestamp($3::bigint + 1), 'infinity') "
+    "ORDER BY o.id DESC LIMIT $4"};
 
 constexpr Statement kAppendOrderEvent{
     "mg_append_order_event",
@@ -71,8 +66,6 @@ constexpr Statement kListOrderEvents{
     "floor(extract(epoch FROM created_at))::bigint "
     "FROM order_events WHERE order_id = $1 ORDER BY id"};
 
-#undef MG_ORDER_COLUMNS
-
 domain::OrderStatus status_from(const pqxx::field& field) {
     const auto text = field.as<std::string>();
     if (auto status = domain::parse_order_status(text)) {
@@ -91,26 +84,6 @@ domain::EventCause cause_from(const pqxx::field& field) {
         }
     }
     throw std::runtime_error("unknown order event cause in database: " + text);
-}
-
-domain::Order order_from(const pqxx::row& row) {
-    domain::Order order;
-    order.id = row[0].as<std::int64_t>();
-    order.merchant_uid = row[1].as<std::string>();
-    order.name = row[2].as<std::string>();
-    order.amount = row[3].as<domain::Amount>();
-    order.currency = row[4].as<std::string>();
-    order.status = status_from(row[5]);
-    order.client_secret = row[6].as<std::string>();
-    order.buyer.name = optional_field<std::string>(row[7]);
-    order.buyer.email = optional_field<std::string>(row[8]);
-    order.buyer.tel = optional_field<std::string>(row[9]);
-    order.buyer.addr = optional_field<std::string>(row[10]);
-    order.buyer.postcode = optional_field<std::string>(row[11]);
-    order.custom_data_json = optional_field<std::string>(row[12]);
-    order.created_at = row[13].as<domain::UnixSeconds>();
-    order.updated_at = row[14].as<domain::UnixSeconds>();
-    return order;
 }
 
 std::optional<std::string> text_of(const std::optional<domain::OrderStatus>& status) {
@@ -133,10 +106,30 @@ std::optional<domain::Order> find_with(pqxx::transaction_base& txn, const Statem
     if (result.empty()) {
         return std::nullopt;
     }
-    return order_from(result[0]);
+    return order_from_row(result[0]);
 }
 
 }  // namespace
+
+domain::Order order_from_row(const pqxx::row& row) {
+    domain::Order order;
+    order.id = row[0].as<std::int64_t>();
+    order.merchant_uid = row[1].as<std::string>();
+    order.name = row[2].as<std::string>();
+    order.amount = row[3].as<domain::Amount>();
+    order.currency = row[4].as<std::string>();
+    order.status = status_from(row[5]);
+    order.client_secret = row[6].as<std::string>();
+    order.buyer.name = optional_field<std::string>(row[7]);
+    order.buyer.email = optional_field<std::string>(row[8]);
+    order.buyer.tel = optional_field<std::string>(row[9]);
+    order.buyer.addr = optional_field<std::string>(row[10]);
+    order.buyer.postcode = optional_field<std::string>(row[11]);
+    order.custom_data_json = optional_field<std::string>(row[12]);
+    order.created_at = row[13].as<domain::UnixSeconds>();
+    order.updated_at = row[14].as<domain::UnixSeconds>();
+    return order;
+}
 
 const std::vector<Statement>& order_statements() {
     static const std::vector<Statement> statements = {
@@ -156,7 +149,7 @@ domain::Order insert_order(pqxx::work& txn, const domain::NewOrder& order) {
         throw Conflict("orders_merchant_uid_key",
                        "an order with merchant_uid '" + order.merchant_uid + "' already exists");
     }
-    return order_from(result[0]);
+    return order_from_row(result[0]);
 }
 
 std::optional<domain::Order> find_order(pqxx::transaction_base& txn,
@@ -189,7 +182,7 @@ OrderPage list_orders(pqxx::work& txn, const OrderFilter& filter) {
             page.next_before_id = page.orders.back().id;
             break;
         }
-        page.orders.push_back(order_from(row));
+        page.orders.push_back(order_from_row(row));
     }
     return page;
 }

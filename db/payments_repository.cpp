@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "db/errors.hpp"
+#include "db/order_columns.hpp"
 #include "db/sql_values.hpp"
 #include "db/statements.hpp"
 
@@ -16,20 +17,23 @@ namespace {
 //
 // A payment is read with its cancellations in one LEFT JOIN: one row per cancellation, or one
 // row with NULL cancellation columns. The rows of one payment are adjacent, by ordinal.
-#define MG_PAYMENT_SELECT                                                          \
-    "SELECT p.id, p.order_id, p.imp_uid, p.merchant_uid, p.status, p.pay_method, " \
-    "p.pg_provider, p.pg_tid, p.channel, p.currency, p.amount, p.cancel_amount, "  \
-    "coalesce(floor(extract(epoch FROM p.started_at))::bigint, 0), "               \
-    "coalesce(floor(extract(epoch FROM p.paid_at))::bigint, 0), "                  \
-    "coalesce(floor(extract(epoch FROM p.failed_at))::bigint, 0), "                \
-    "coalesce(floor(extract(epoch FROM p.cancelled_at))::bigint, 0), "             \
-    "p.vbank_code, p.vbank_name, p.vbank_num, p.vbank_holder, "                    \
-    "coalesce(floor(extract(epoch FROM p.vbank_date))::bigint, 0), "               \
-    "coalesce(floor(extract(epoch FROM p.vbank_issued_at))::bigint, 0), "          \
-    "p.receipt_url, p.fail_reason, p.cancel_reason, "                              \
-    "c.ordinal, c.pg_tid, c.amount, "                                              \
-    "coalesce(floor(extract(epoch FROM c.cancelled_at))::bigint, 0), "             \
-    "c.reason, c.receipt_url, c.cancellation_id "                                  \
+#define MG_PAYMENT_COLUMNS                                                        \
+    "p.id, p.order_id, p.imp_uid, p.merchant_uid, p.status, p.pay_method, "       \
+    "p.pg_provider, p.pg_tid, p.channel, p.currency, p.amount, p.cancel_amount, " \
+    "coalesce(floor(extract(epoch FROM p.started_at))::bigint, 0), "              \
+    "coalesce(floor(extract(epoch FROM p.paid_at))::bigint, 0), "                 \
+    "coalesce(floor(extract(epoch FROM p.failed_at))::bigint, 0), "               \
+    "coalesce(floor(extract(epoch FROM p.cancelled_at))::bigint, 0), "            \
+    "p.vbank_code, p.vbank_name, p.vbank_num, p.vbank_holder, "                   \
+    "coalesce(floor(extract(epoch FROM p.vbank_date))::bigint, 0), "              \
+    "coalesce(floor(extract(epoch FROM p.vbank_issued_at))::bigint, 0), "         \
+    "p.receipt_url, p.fail_reason, p.cancel_reason, "                             \
+    "c.ordinal, c.pg_tid, c.amount, "                                             \
+    "coalesce(floor(extract(epoch FROM c.cancelled_at))::bigint, 0), "            \
+    "c.reason, c.receipt_url, c.cancellation_id "
+
+#define MG_PAYMENT_SELECT        \
+    "SELECT " MG_PAYMENT_COLUMNS \
     "FROM payments p LEFT JOIN payment_cancellations c ON c.payment_id = p.id "
 
 #define MG_ATTEMPT_COLUMNS                                                                \
@@ -82,6 +86,15 @@ constexpr Statement kListPaymentsForOrders{
     "mg_list_payments_for_orders",
     MG_PAYMENT_SELECT "WHERE p.order_id = ANY ($1::bigint[]) ORDER BY p.order_id, p.id, c.ordinal"};
 
+// GET /v1/orders/{merchant_uid}: the order and its payments in one statement, so one round trip
+// and one snapshot. One row per cancellation as above, or one row with NULL payment columns for
+// an order without payments.
+constexpr Statement kFindOrderWithPayments{
+    "mg_find_order_with_payments", "SELECT " MG_ORDER_COLUMNS ", " MG_PAYMENT_COLUMNS
+                                   "FROM orders o LEFT JOIN payments p ON p.order_id = o.id "
+                                   "LEFT JOIN payment_cancellations c ON c.payment_id = p.id "
+                                   "WHERE o.merchant_uid = $1 ORDER BY p.id, c.ordinal"};
+
 constexpr Statement kFindPayment{"mg_find_payment",
                                  MG_PAYMENT_SELECT "WHERE p.imp_uid = $1 ORDER BY c.ordinal"};
 
@@ -118,6 +131,7 @@ constexpr Statement kListAttempts{"mg_list_attempts",
                                   " FROM payment_attempts WHERE order_id = $1 ORDER BY id"};
 
 #undef MG_PAYMENT_SELECT
+#undef MG_PAYMENT_COLUMNS
 #undef MG_ATTEMPT_COLUMNS
 
 // Column positions of MG_PAYMENT_SELECT's cancellation part.
@@ -172,11 +186,16 @@ struct StoredPayment {
     domain::Payment payment;
 };
 
-// Folds the joined rows back into payments, in the order of the rows.
-std::vector<StoredPayment> payments_from(const pqxx::result& result) {
+// Folds the joined rows back into payments, in the order of the rows. The payment columns start
+// at `first_column`; rows whose payment id is NULL (an order without payments) hold none.
+std::vector<StoredPayment> payments_from(const pqxx::result& result, int first_column = 0) {
     std::vector<StoredPayment> payments;
     std::int64_t current_id = 0;
-    for (const auto& row : result) {
+    for (const auto& whole : result) {
+        const auto row = whole.slice(static_cast<pqxx::row::size_type>(first_column), whole.size());
+        if (row[0].is_null()) {
+            continue;
+        }
         const auto id = row[0].as<std::int64_t>();
         if (payments.empty() || id != current_id) {
             current_id = id;
@@ -255,6 +274,7 @@ const std::vector<Statement>& payment_statements() {
         kInsertPaymentCancellation,
         kListPayments,
         kListPaymentsForOrders,
+        kFindOrderWithPayments,
         kFindPayment,
         kSetOrderAmount,
         kInsertAttempt,
@@ -341,6 +361,19 @@ std::map<std::int64_t, std::vector<domain::Payment>> list_payments_for_orders(
         by_order[stored.order_id].push_back(std::move(stored.payment));
     }
     return by_order;
+}
+
+std::optional<OrderWithPayments> find_order_with_payments(pqxx::transaction_base& txn,
+                                                          std::string_view merchant_uid) {
+    const auto result = exec_statement(txn, kFindOrderWithPayments, std::string(merchant_uid));
+    if (result.empty()) {
+        return std::nullopt;
+    }
+    OrderWithPayments found{order_from_row(result[0]), {}};
+    for (auto& stored : payments_from(result, kOrderColumnCount)) {
+        found.payments.push_back(std::move(stored.payment));
+    }
+    return found;
 }
 
 std::optional<domain::Payment> find_payment(pqxx::work& txn, std::string_view imp_uid) {

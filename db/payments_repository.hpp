@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "service/domain/order.hpp"
 #include "service/domain/payment.hpp"
 
 namespace mg::db {
@@ -24,6 +25,16 @@ void upsert_payment(pqxx::work& txn, std::int64_t order_id, const domain::Paymen
 
 // The order's payments, oldest first (by first time seen), each with its cancel_history.
 std::vector<domain::Payment> list_payments(pqxx::transaction_base& txn, std::int64_t order_id);
+
+struct OrderWithPayments {
+    domain::Order order;
+    std::vector<domain::Payment> payments;  // as list_payments orders them
+};
+
+// The order with this merchant_uid and its payments, in one statement: one round trip, one
+// snapshot. A plain read like list_payments.
+std::optional<OrderWithPayments> find_order_with_payments(pqxx::transaction_base& txn,
+                                                          std::string_view merchant_uid);
 
 // The same for many orders in one query; orders without payments are absent from the map.
 std::map<std::int64_t, std::vector<domain::Payment>> list_payments_for_orders(

@@ -73,7 +73,7 @@ void require_possible_merchant_uid(const http::RequestContext& ctx, const Caller
         return param.first == "merchant_uid";
     });
     if (found != ctx.params.end() && domain::check_merchant_uid("merchant_uid", found->second)) {
-        require_order_access(caller, std::nullopt);
+        require_order_access(caller, nullptr);
     }
 }
 

@@ -8,7 +8,7 @@
 
 namespace mg::api {
 
-void require_order_access(const Caller& caller, const std::optional<domain::Order>& order) {
+void require_order_access(const Caller& caller, const domain::Order* order) {
     if (caller.is_browser()) {
         if (!order || !crypto::constant_time_equals(caller.client_secret, order->client_secret)) {
             throw http::HttpError(http::Status::unauthorized, "invalid_client_secret",

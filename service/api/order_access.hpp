@@ -11,10 +11,13 @@
 
 namespace mg::api {
 
-// Throws 404 when the order does not exist (to an API key) and 401 when a browser's secret
-// does not belong to it — a browser learns nothing about orders that are not its own,
-// not even whether they exist.
-void require_order_access(const Caller& caller, const std::optional<domain::Order>& order);
+// Throws 404 when the order does not exist (nullptr) (to an API key) and 401 when a browser's
+// secret does not belong to it — a browser learns nothing about orders that are not its own, not
+// even whether they exist.
+void require_order_access(const Caller& caller, const domain::Order* order);
+inline void require_order_access(const Caller& caller, const std::optional<domain::Order>& order) {
+    require_order_access(caller, order ? &*order : nullptr);
+}
 
 // The order as JSON with its payments; the client secret only for API-key callers.
 boost::json::value order_json(const domain::Order& order,

@@ -118,19 +118,13 @@ asio::awaitable<http::Response> create_order(http::RequestContext& ctx, const Ca
 asio::awaitable<http::Response> get_order(http::RequestContext& ctx, const Caller& caller,
                                           app::DbExecutor& db) {
     const auto& merchant_uid = ctx.param("merchant_uid");
-    std::vector<domain::Payment> payments;
-    auto order = co_await db.run([&](pqxx::connection& c) {
-        // Two reads in autocommit: under READ COMMITTED a transaction would give each statement
-        // its own snapshot all the same, so BEGIN and COMMIT would only add two round trips.
-        pqxx::nontransaction reads(c);
-        auto found = db::find_order(reads, merchant_uid);
-        if (found) {
-            payments = db::list_payments(reads, found->id);
-        }
-        return found;
+    // One statement in autocommit: BEGIN and COMMIT would only add round trips to a single read.
+    auto found = co_await db.run([&](pqxx::connection& c) {
+        pqxx::nontransaction read(c);
+        return db::find_order_with_payments(read, merchant_uid);
     });
-    require_order_access(caller, order);
-    co_return http::json_response(Status::ok, order_json(*order, payments, caller));
+    require_order_access(caller, found ? &found->order : nullptr);
+    co_return http::json_response(Status::ok, order_json(found->order, found->payments, caller));
 }
 
 asio::awaitable<http::Response> list_orders(http::RequestContext& ctx, const Caller& caller,

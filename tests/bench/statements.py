@@ -1,8 +1,9 @@
 """The service's SQL statements, read from the repositories' sources (db/*.cpp).
 
 Each statement is a `constexpr Statement kName{"mg_name", "SQL" MACRO "SQL"...};` whose text is
-C string literals and macros defined in the same file as `#define MACRO "..." \\ "..."`. Reading
-them from the source keeps the pgbench scripts of tests/bench in step with what the gateway runs.
+C string literals and macros defined in the same file or in a header of db/ (db/*.hpp) as
+`#define MACRO "..." \\ "..."`. Reading them from the source keeps the pgbench scripts of
+tests/bench in step with what the gateway runs.
 
 Pgbench scripts name statements as {{mg_name ARG1 ARG2 ...}}: render() replaces each with the SQL
 of that statement, its $1, $2, ... replaced by the arguments (pgbench variables such as :uid, or
@@ -47,11 +48,13 @@ def _expand(tokens, macros):
     return "".join(parts)
 
 
-def parse_file(path):
-    """{statement name: SQL} of one source file."""
+def parse_file(path, macros=None):
+    """{statement name: SQL} of one source file. `macros` (name: text) are those it may use
+    besides its own; the file's own definitions are added to it."""
     with open(path, encoding="utf-8") as f:
         tokens = list(_tokens(f.read()))
-    macros, statements = {}, {}
+    macros = {} if macros is None else macros
+    statements = {}
     i = 0
     while i < len(tokens):
         if tokens[i] == "#" and i + 2 < len(tokens) and tokens[i + 1] == "define":
@@ -79,10 +82,14 @@ def parse_file(path):
 
 
 def load(root):
-    """{statement name: SQL} over all of db/*.cpp under the repository root."""
+    """{statement name: SQL} over all of db/*.cpp under the repository root, with the macros
+    of db/*.hpp."""
+    shared = {}
+    for path in sorted(glob.glob(os.path.join(root, "db", "*.hpp"))):
+        parse_file(path, shared)
     statements = {}
     for path in sorted(glob.glob(os.path.join(root, "db", "*.cpp"))):
-        statements.update(parse_file(path))
+        statements.update(parse_file(path, dict(shared)))
     return statements
 
 

@@ -324,6 +324,57 @@ TEST_F(PaymentsRepository, ListForOrdersGroupsByOrderInOneCall) {
                 }).empty());
 }
 
+TEST_F(PaymentsRepository, OrderWithPaymentsIsWhatTheTwoReadsGive) {
+    const auto paid_id = create_order("order-1");
+    create_order("order-2");
+    auto cancelled = card_payment("imp_1a", "order-1");
+    cancelled.status = "cancelled";
+    cancelled.cancel_amount = 50'000;
+    cancelled.cancel_history = {
+        {"t1", 20'000, kPaid + 1, "one", std::string("https://r/1"), std::string("c-1")},
+        {"t2", 30'000, kPaid + 2, "two", std::nullopt, std::nullopt},
+    };
+    upsert(paid_id, cancelled);
+    upsert(paid_id, card_payment("imp_1b", "order-1"));
+
+    pqxx::connection conn(url());
+    pqxx::nontransaction read(conn);
+    const auto found = find_order_with_payments(read, "order-1");
+    const auto order = find_order(read, "order-1");
+    const auto payments = list_payments(read, paid_id);
+    ASSERT_TRUE(found);
+    ASSERT_TRUE(order);
+    EXPECT_EQ(found->order.id, order->id);
+    EXPECT_EQ(found->order.merchant_uid, "order-1");
+    EXPECT_EQ(found->order.amount, order->amount);
+    EXPECT_EQ(found->order.client_secret, order->client_secret);
+    EXPECT_EQ(found->order.status, order->status);
+    EXPECT_EQ(found->order.created_at, order->created_at);
+    EXPECT_EQ(found->order.updated_at, order->updated_at);
+    EXPECT_EQ(imp_uids(found->payments), (std::vector<std::string>{"imp_1a", "imp_1b"}));
+    ASSERT_EQ(found->payments.size(), payments.size());
+    for (std::size_t i = 0; i < payments.size(); ++i) {
+        EXPECT_EQ(found->payments[i].status, payments[i].status);
+        EXPECT_EQ(found->payments[i].amount, payments[i].amount);
+        EXPECT_EQ(found->payments[i].cancel_amount, payments[i].cancel_amount);
+        EXPECT_EQ(found->payments[i].paid_at, payments[i].paid_at);
+        EXPECT_EQ(found->payments[i].receipt_url, payments[i].receipt_url);
+        ASSERT_EQ(found->payments[i].cancel_history.size(), payments[i].cancel_history.size());
+    }
+    const auto& history = found->payments[0].cancel_history;
+    ASSERT_EQ(history.size(), 2u);
+    EXPECT_EQ(history[0].pg_tid, "t1");
+    EXPECT_EQ(history[0].cancellation_id, std::optional<std::string>("c-1"));
+    EXPECT_EQ(history[1].amount, 30'000);
+    EXPECT_TRUE(found->payments[1].cancel_history.empty());
+
+    const auto without = find_order_with_payments(read, "order-2");
+    ASSERT_TRUE(without);
+    EXPECT_EQ(without->order.merchant_uid, "order-2");
+    EXPECT_TRUE(without->payments.empty());
+    EXPECT_FALSE(find_order_with_payments(read, "order-3"));
+}
+
 TEST_F(PaymentsRepository, FindMissingIsEmpty) {
     EXPECT_FALSE(find("imp_nope"));
     upsert(create_order("order-1"), card_payment("imp_1", "order-1"));
