@@ -71,7 +71,10 @@ ConnectionPool::Lease ConnectionPool::acquire(std::chrono::milliseconds wait) {
     std::unique_ptr<pqxx::connection> connection;
     {
         std::unique_lock lock(mutex_);
-        if (!slot_freed_.wait_for(lock, wait, [this] { return in_use_ < size_; })) {
+        ++waiting_;
+        const bool got_slot = slot_freed_.wait_for(lock, wait, [this] { return in_use_ < size_; });
+        --waiting_;
+        if (!got_slot) {
             throw Unavailable("no database connection free within " + std::to_string(wait.count()) +
                               " ms (pool size " + std::to_string(size_) + ")");
         }
@@ -93,6 +96,24 @@ ConnectionPool::Lease ConnectionPool::acquire(std::chrono::milliseconds wait) {
     } catch (...) {
         give_back(nullptr, true);
         throw;
+    }
+    return Lease(*this, std::move(connection));
+}
+
+std::optional<ConnectionPool::Lease> ConnectionPool::try_acquire_idle() {
+    std::unique_ptr<pqxx::connection> connection;
+    {
+        std::lock_guard lock(mutex_);
+        if (in_use_ >= size_ || idle_.empty() || waiting_ > 0) {
+            return std::nullopt;
+        }
+        ++in_use_;
+        connection = std::move(idle_.back());
+        idle_.pop_back();
+    }
+    if (!connection_looks_alive(*connection)) {
+        give_back(std::move(connection), true);
+        return std::nullopt;
     }
     return Lease(*this, std::move(connection));
 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <pqxx/connection>
 #include <string>
 #include <vector>
@@ -51,6 +52,10 @@ class ConnectionPool {
     // db::Unavailable when no slot frees up in time or PostgreSQL can't be reached.
     Lease acquire(std::chrono::milliseconds wait);
 
+    // An open, idle connection at once, or nothing: never waits, never connects. Gives nothing
+    // while callers wait in acquire(), so that they are not overtaken.
+    std::optional<Lease> try_acquire_idle();
+
     std::size_t size() const noexcept { return size_; }
     // Connections currently leased.
     std::size_t in_use() const;
@@ -66,6 +71,7 @@ class ConnectionPool {
     mutable std::mutex mutex_;
     std::condition_variable slot_freed_;
     std::size_t in_use_ = 0;
+    std::size_t waiting_ = 0;  // callers in acquire() waiting for a slot
     std::vector<std::unique_ptr<pqxx::connection>> idle_;
 };
 

@@ -10,6 +10,27 @@ namespace mg::app {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// Runs `job` on the leased connection; database failures leave as db:: errors, and a connection
+// in an unknown state is closed rather than reused.
+void run_with(db::ConnectionPool::Lease& lease, const std::function<void(pqxx::connection&)>& job) {
+    try {
+        job(*lease);
+    } catch (const pqxx::broken_connection&) {
+        lease.discard();
+        db::rethrow_as_db_error();
+    } catch (const pqxx::in_doubt_error&) {
+        // A connection lost during COMMIT is in no state to be reused.
+        lease.discard();
+        db::rethrow_as_db_error();
+    } catch (...) {
+        db::rethrow_as_db_error();
+    }
+}
+
+}  // namespace
+
 DbExecutor::DbExecutor(db::ConnectionPool& pool, std::size_t queue_limit,
                        std::chrono::milliseconds acquire_wait)
     : pool_(pool),
@@ -24,6 +45,7 @@ DbExecutor::~DbExecutor() {
 }
 
 void DbExecutor::stop() {
+    stopped_ = true;
     threads_.stop();
     threads_.join();
 }
@@ -38,22 +60,17 @@ asio::awaitable<void> DbExecutor::run_erased(std::function<void(pqxx::connection
         ~Decrement() { --counter; }
     } decrement{waiting_};
 
+    if (!stopped_.load()) {
+        if (auto lease = pool_.try_acquire_idle()) {
+            run_with(*lease, job);
+            co_return;
+        }
+    }
     // Named rather than a temporary inside co_await: GCC 12 miscompiles capturing lambda
     // temporaries in co_await expressions (gcc PR107288).
     auto task = [this, &job]() -> asio::awaitable<void> {
         auto lease = pool_.acquire(acquire_wait_);
-        try {
-            job(*lease);
-        } catch (const pqxx::broken_connection&) {
-            lease.discard();
-            db::rethrow_as_db_error();
-        } catch (const pqxx::in_doubt_error&) {
-            // A connection lost during COMMIT is in no state to be reused.
-            lease.discard();
-            db::rethrow_as_db_error();
-        } catch (...) {
-            db::rethrow_as_db_error();
-        }
+        run_with(lease, job);
         co_return;
     };
     co_await asio::co_spawn(threads_.get_executor(), task, asio::use_awaitable);

@@ -1,11 +1,17 @@
-// Runs blocking database work on a thread pool of its own, so the network threads never wait
-// on PostgreSQL. Coroutines await it:
+// Runs blocking database work for coroutines:
 //
 //   auto order = co_await db.run([&](pqxx::connection& c) { pqxx::work w(c); …; w.commit(); return
 //   o; });
 //
-// The callable runs on a database thread with a connection from the pool; nothing of pqxx may
-// outlive it. The queue of waiting jobs is bounded: when full, DbOverloaded (→ 503).
+// When the pool has an open connection idle, the job runs at once on the calling thread: a
+// request then costs no hand-off between threads, which on a small machine is worth more than
+// the database round trip itself. Otherwise it waits on a thread pool of its own for a
+// connection, so the caller's thread never waits for the pool. The service runs DB_POOL_SIZE
+// threads on its event loop beyond IO_THREADS: at most DB_POOL_SIZE jobs hold connections, so at
+// least IO_THREADS threads are always free for the network.
+//
+// The callable gets a connection from the pool; nothing of pqxx may outlive it. The number of
+// jobs running and waiting is bounded: beyond it, DbOverloaded (→ 503).
 #pragma once
 
 #include <atomic>
@@ -49,7 +55,7 @@ class DbExecutor {
 
     std::size_t waiting() const { return waiting_.load(); }
     db::ConnectionPool& pool() { return pool_; }
-    // Waits for running jobs; later run() calls fail.
+    // Waits for the jobs on the thread pool; later jobs no longer run on the calling thread.
     void stop();
 
   private:
@@ -60,6 +66,7 @@ class DbExecutor {
     std::chrono::milliseconds acquire_wait_;
     boost::asio::thread_pool threads_;
     std::atomic<std::size_t> waiting_{0};
+    std::atomic<bool> stopped_{false};
 };
 
 }  // namespace mg::app

@@ -83,7 +83,10 @@ int serve(const Config& config) {
 
     db::ConnectionPool pool(config.database_url, config.db_pool_size);
     DbExecutor executor(pool, config.db_queue_limit);
-    asio::io_context io(static_cast<int>(config.io_threads));
+    // IO_THREADS for the network, and one more per pooled connection for database jobs that run
+    // on the thread of their request (see DbExecutor).
+    const std::size_t threads_count = config.io_threads + config.db_pool_size;
+    asio::io_context io(static_cast<int>(threads_count));
 
     iamport::ClientConfig iamport_config;
     iamport_config.base_url = config.iamport_base_url;
@@ -140,7 +143,7 @@ int serve(const Config& config) {
 
     reconciler.start();
     std::vector<std::thread> threads;
-    for (std::size_t i = 1; i < config.io_threads; ++i) {
+    for (std::size_t i = 1; i < threads_count; ++i) {
         threads.emplace_back([&io] { io.run(); });
     }
     io.run();

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <optional>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -165,6 +166,70 @@ TEST(ConnectionPool, ThreadSafeUnderContention) {
     EXPECT_EQ(done.load(), 16 * 20);
     EXPECT_LE(most_in_use.load(), 4u);
     EXPECT_EQ(pool.in_use(), 0u);
+}
+
+TEST(ConnectionPool, TryAcquireIdleGivesOnlyAnOpenIdleConnection) {
+    mg::test::TestDatabase db;
+    ConnectionPool pool(db.url(), 2);
+    // Nothing opened yet: it does not connect.
+    EXPECT_FALSE(pool.try_acquire_idle());
+    EXPECT_EQ(pool.in_use(), 0u);
+    int pid = 0;
+    {
+        auto a = pool.acquire(1s);
+        pid = backend_pid(*a);
+    }
+    {
+        auto idle = pool.try_acquire_idle();
+        ASSERT_TRUE(idle);
+        EXPECT_EQ(backend_pid(**idle), pid);
+        EXPECT_EQ(pool.in_use(), 1u);
+        // The only open connection is leased: the next asks get nothing, even with a free slot.
+        EXPECT_FALSE(pool.try_acquire_idle());
+        EXPECT_EQ(pool.in_use(), 1u);
+    }
+    EXPECT_EQ(pool.in_use(), 0u);
+    EXPECT_EQ(pool.idle(), 1u);
+}
+
+TEST(ConnectionPool, TryAcquireIdleDropsADeadConnection) {
+    mg::test::TestDatabase db;
+    ConnectionPool pool(db.url(), 1);
+    { auto a = pool.acquire(1s); }
+    terminate_backends_of(db.url(), db.name());
+    std::this_thread::sleep_for(100ms);
+    EXPECT_FALSE(pool.try_acquire_idle());
+    EXPECT_EQ(pool.in_use(), 0u);
+    EXPECT_EQ(pool.idle(), 0u);
+    // The slot is free again: a fresh connection is opened.
+    auto b = pool.acquire(1s);
+    EXPECT_EQ(pqxx::nontransaction(*b).exec1("SELECT 7")[0].as<int>(), 7);
+}
+
+TEST(ConnectionPool, TryAcquireIdleDoesNotOvertakeAWaiter) {
+    mg::test::TestDatabase db;
+    ConnectionPool pool(db.url(), 1);
+    std::atomic<bool> waiter_got_it{false};
+    std::optional<std::thread> waiter;
+    {
+        auto held = pool.acquire(1s);
+        waiter.emplace([&] {
+            auto lease = pool.acquire(5s);
+            waiter_got_it = true;
+            std::this_thread::sleep_for(200ms);
+        });
+        std::this_thread::sleep_for(200ms);  // the waiter is now in acquire()
+        EXPECT_FALSE(pool.try_acquire_idle());
+    }
+    // The held connection went back; while the waiter may still be between its wake-up and
+    // taking it, try_acquire_idle must not take it first.
+    for (int i = 0; i < 50 && !waiter_got_it; ++i) {
+        EXPECT_FALSE(pool.try_acquire_idle());
+        std::this_thread::sleep_for(1ms);
+    }
+    waiter->join();
+    EXPECT_TRUE(waiter_got_it);
+    EXPECT_TRUE(pool.try_acquire_idle());
 }
 
 TEST(ConnectionPool, StartsWhileDatabaseIsDown) {
