@@ -1,4 +1,5 @@
-// Surviving outages without a restart (SPEC §9): PostgreSQL going away and coming back.
+// Surviving outages without a restart (SPEC §9): PostgreSQL going away and coming back, or
+// hanging.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -6,9 +7,11 @@
 #include <filesystem>
 #include <pqxx/pqxx>
 #include <thread>
+#include <vector>
 
 #include "test_paths.hpp"
 #include "tests/e2e/gateway.hpp"
+#include "tests/support/http_client.hpp"
 
 namespace mg::test {
 namespace {
@@ -100,6 +103,83 @@ TEST(Resilience, APostgresRestartMeans503sThenRecoveryWithoutARestart) {
             .post_json("/v1/orders", {{"merchant_uid", "r-2"}, {"name", "y"}, {"amount", 6}}, auth)
             .status,
         201);
+}
+
+// Database jobs run on the request's own thread when a connection is idle; however many of them
+// hang on PostgreSQL, IO_THREADS threads stay free to serve what needs no database.
+TEST(Resilience, RequestsHangingOnTheDatabaseLeaveTheNetworkServed) {
+    TestDatabase database;
+    // The key stays cached while every connection is taken.
+    Gateway gateway(database.url(),
+                    {{"DB_POOL_SIZE", "4"}, {"IO_THREADS", "2"}, {"API_KEY_CACHE_SECONDS", "600"}});
+    const auto key = gateway.create_api_key("shop", {"read", "write"});
+    const auto auth = Gateway::bearer(key);
+    ASSERT_EQ(
+        gateway
+            .post_json("/v1/orders", {{"merchant_uid", "h-1"}, {"name", "x"}, {"amount", 5}}, auth)
+            .status,
+        201);
+    // Open every pooled connection: concurrent reads until the gateway holds 4 connections.
+    pqxx::connection observer(database.url());
+    auto gateway_connections = [&] {
+        return pqxx::nontransaction(observer)
+            .exec1(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")[0]
+            .as<int>();
+    };
+    for (int round = 0; round < 50 && gateway_connections() < 4; ++round) {
+        std::vector<std::thread> warmers;
+        for (int i = 0; i < 8; ++i) {
+            warmers.emplace_back(
+                [&] { EXPECT_EQ(gateway.request("GET", "/v1/orders/h-1", {}, auth).status, 200); });
+        }
+        for (auto& warmer : warmers) {
+            warmer.join();
+        }
+    }
+    ASSERT_EQ(gateway_connections(), 4);
+
+    // Every read of orders now waits for this lock, on as many connections as the pool has and
+    // more (those queue for a connection).
+    pqxx::connection locker(database.url());
+    pqxx::work lock(locker);
+    lock.exec0("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE");
+    std::vector<int> statuses(8, 0);
+    std::vector<std::thread> readers;
+    for (std::size_t i = 0; i < statuses.size(); ++i) {
+        readers.emplace_back([&, i] {
+            statuses[i] =
+                http_request("127.0.0.1", gateway.port(), "GET", "/v1/orders/h-1", {}, auth, 30s)
+                    .status;
+        });
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (pqxx::nontransaction(observer)
+               .exec1("SELECT count(*) FROM pg_locks WHERE NOT granted")[0]
+               .as<int>() < 4) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the reads never reached the lock";
+        std::this_thread::sleep_for(20ms);
+    }
+
+    for (int i = 0; i < 20; ++i) {
+        const auto started = std::chrono::steady_clock::now();
+        const auto health =
+            http_request("127.0.0.1", gateway.port(), "GET", "/healthz", {}, {}, 2s);
+        EXPECT_EQ(health.status, 200);
+        EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+    }
+    // Refused before any database work: an order id no order can have.
+    EXPECT_EQ(gateway.request("GET", "/v1/orders/no.such.order", {}, auth).status, 404);
+
+    lock.abort();
+    for (auto& reader : readers) {
+        reader.join();
+    }
+    for (const int status : statuses) {
+        EXPECT_EQ(status, 200);
+    }
+    EXPECT_EQ(gateway.request("GET", "/v1/orders/h-1", {}, auth).status, 200);
 }
 
 }  // namespace
