@@ -62,16 +62,21 @@ class PrivateCluster {
     unsigned short port_ = 0;
 };
 
+// An API key with every scope, and an order `merchant_uid` created with it; the key's headers.
+Headers key_and_first_order(const Gateway& gateway, const std::string& merchant_uid) {
+    const auto auth = Gateway::bearer(gateway.create_api_key("shop", {"read", "write"}));
+    EXPECT_EQ(gateway
+                  .post_json("/v1/orders",
+                             {{"merchant_uid", merchant_uid}, {"name", "x"}, {"amount", 5}}, auth)
+                  .status,
+              201);
+    return auth;
+}
+
 TEST(Resilience, APostgresRestartMeans503sThenRecoveryWithoutARestart) {
     PrivateCluster cluster;
     Gateway gateway(cluster.url(), {{"DB_POOL_SIZE", "4"}});
-    const auto key = gateway.create_api_key("shop", {"read", "write"});
-    const auto auth = Gateway::bearer(key);
-    ASSERT_EQ(
-        gateway
-            .post_json("/v1/orders", {{"merchant_uid", "r-1"}, {"name", "x"}, {"amount", 5}}, auth)
-            .status,
-        201);
+    const auto auth = key_and_first_order(gateway, "r-1");
     // Warm every pooled connection, so that all of them are cut by the restart.
     for (int i = 0; i < 8; ++i) {
         ASSERT_EQ(gateway.request("GET", "/v1/orders/r-1", {}, auth).status, 200);
@@ -112,13 +117,7 @@ TEST(Resilience, RequestsHangingOnTheDatabaseLeaveTheNetworkServed) {
     // The key stays cached while every connection is taken.
     Gateway gateway(database.url(),
                     {{"DB_POOL_SIZE", "4"}, {"IO_THREADS", "2"}, {"API_KEY_CACHE_SECONDS", "600"}});
-    const auto key = gateway.create_api_key("shop", {"read", "write"});
-    const auto auth = Gateway::bearer(key);
-    ASSERT_EQ(
-        gateway
-            .post_json("/v1/orders", {{"merchant_uid", "h-1"}, {"name", "x"}, {"amount", 5}}, auth)
-            .status,
-        201);
+    const auto auth = key_and_first_order(gateway, "h-1");
     // Open every pooled connection: concurrent reads until the gateway holds 4 connections.
     pqxx::connection observer(database.url());
     auto gateway_connections = [&] {
