@@ -123,6 +123,7 @@ constexpr Statement kFinishAttempt{
 constexpr Statement kListOpenAttempts{
     "mg_list_open_attempts",
     "SELECT " MG_ATTEMPT_COLUMNS
+    ", floor(extract(epoch FROM now() - created_at) * 1000)::bigint"
     " FROM payment_attempts WHERE order_id = $1 AND state IN ('in_flight', 'unknown') "
     "ORDER BY id"};
 
@@ -408,7 +409,7 @@ std::int64_t insert_attempt(pqxx::work& txn, std::int64_t order_id, AttemptKind 
     return result[0][0].as<std::int64_t>();
 }
 
-void finish_attempt(pqxx::work& txn, std::int64_t attempt_id, AttemptState state,
+bool finish_attempt(pqxx::work& txn, std::int64_t attempt_id, AttemptState state,
                     const std::optional<std::string>& imp_uid,
                     const std::optional<std::string>& error_code,
                     const std::optional<std::string>& error_message) {
@@ -418,14 +419,16 @@ void finish_attempt(pqxx::work& txn, std::int64_t attempt_id, AttemptState state
     const auto result =
         exec_statement(txn, kFinishAttempt, attempt_id, std::string(to_string(state)),
                        nullable(imp_uid), nullable(error_code), nullable(error_message));
-    if (result.empty()) {
-        throw std::logic_error("finish_attempt: payment attempt " + std::to_string(attempt_id) +
-                               " does not exist or is already settled");
-    }
+    return !result.empty();
 }
 
 std::vector<Attempt> list_open_attempts(pqxx::work& txn, std::int64_t order_id) {
-    return attempts_from(exec_statement(txn, kListOpenAttempts, order_id));
+    const auto rows = exec_statement(txn, kListOpenAttempts, order_id);
+    auto attempts = attempts_from(rows);
+    for (std::size_t i = 0; i < attempts.size(); ++i) {
+        attempts[i].age_ms = rows[static_cast<int>(i)][11].as<std::int64_t>();
+    }
+    return attempts;
 }
 
 std::vector<Attempt> list_attempts(pqxx::work& txn, std::int64_t order_id) {

@@ -65,6 +65,8 @@ struct Attempt {
     std::optional<std::string> error_message;
     domain::UnixSeconds created_at = 0;
     domain::UnixSeconds updated_at = 0;
+    // How long ago it was recorded, on the database's clock (list_open_attempts only).
+    std::int64_t age_ms = 0;
 };
 
 // The name of the partial unique index that allows at most one open (in_flight or unknown)
@@ -77,8 +79,9 @@ std::int64_t insert_attempt(pqxx::work& txn, std::int64_t order_id, AttemptKind 
                             std::optional<domain::Amount> amount,
                             std::optional<std::string> imp_uid, std::string_view request_id);
 
-// Moves an attempt to `state` (never back to in_flight), with what iamport said.
-void finish_attempt(pqxx::work& txn, std::int64_t attempt_id, AttemptState state,
+// Moves an open attempt to `state` (never back to in_flight), with what iamport said. False when
+// it was no longer open: settled meanwhile by sync or the reconciler.
+bool finish_attempt(pqxx::work& txn, std::int64_t attempt_id, AttemptState state,
                     const std::optional<std::string>& imp_uid,
                     const std::optional<std::string>& error_code,
                     const std::optional<std::string>& error_message);

@@ -88,7 +88,12 @@ constexpr Statement kClaimOrdersToReconcile{
     "    SELECT p.id, p.next_reconcile_at FROM payment_attempts a "
     "    JOIN orders p ON p.id = a.order_id "
     "    WHERE a.state IN ('in_flight', 'unknown') AND p.status <> 'awaiting_deposit' "
-    "    AND p.next_reconcile_at <= now()) c "
+    "    AND p.next_reconcile_at <= now() "
+    "    UNION "
+    "    SELECT id, next_reconcile_at FROM orders "
+    "    WHERE status = 'pending' AND next_reconcile_at <= now() "
+    "    AND created_at <= now() - $4::bigint * interval '1 second' "
+    "    AND updated_at > now() - $3::bigint * interval '1 second') c "
     "  JOIN orders o ON o.id = c.id "
     "  WHERE o.next_reconcile_at <= now() "
     "  ORDER BY c.next_reconcile_at, c.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED), "
@@ -97,6 +102,21 @@ constexpr Statement kClaimOrdersToReconcile{
     "  FROM due WHERE o.id = due.id "
     "  RETURNING o.id, o.merchant_uid, due.next_reconcile_at AS was_due) "
     "SELECT merchant_uid FROM claimed ORDER BY was_due, id"};
+
+// The lost-checkout schedule (SPEC §5): after a pass, a pending order with no open attempt is due
+// again after as long as it has been since it was last acted on, between 60 s and 30 min.
+constexpr Statement kScheduleLookup{
+    "mg_schedule_lookup",
+    "UPDATE orders o SET next_reconcile_at = now() + "
+    "  least($3::bigint, greatest($2::bigint, floor(extract(epoch FROM now() - o.updated_at)))) "
+    "  * interval '1 second' "
+    "WHERE o.merchant_uid = $1 AND o.status = 'pending' AND NOT EXISTS ("
+    "  SELECT 1 FROM payment_attempts a "
+    "  WHERE a.order_id = o.id AND a.state IN ('in_flight', 'unknown'))"};
+
+// Right after an unknown outcome: the order is due at once.
+constexpr Statement kLookupSoon{"mg_lookup_soon",
+                                "UPDATE orders SET next_reconcile_at = now() WHERE id = $1"};
 
 #undef MG_DELIVERY_COLUMNS
 
@@ -147,9 +167,9 @@ void require(bool condition, const char* message) {
 
 const std::vector<Statement>& webhook_inbox_statements() {
     static const std::vector<Statement> statements = {
-        kInsertDelivery,        kClaimDueDeliveries, kClaimDelivery,
-        kMarkDeliveryProcessed, kRetryDelivery,      kDeliveryState,
-        kFindDelivery,          kCountDeliveries,    kClaimOrdersToReconcile,
+        kInsertDelivery,         kClaimDueDeliveries, kClaimDelivery, kMarkDeliveryProcessed,
+        kRetryDelivery,          kDeliveryState,      kFindDelivery,  kCountDeliveries,
+        kClaimOrdersToReconcile, kScheduleLookup,     kLookupSoon,
     };
     return statements;
 }
@@ -239,10 +259,21 @@ std::vector<std::string> claim_orders_to_reconcile(pqxx::work& txn, int limit,
     require(limit >= 1, "claim_orders_to_reconcile: limit must be at least 1");
     require(lease.count() > 0, "claim_orders_to_reconcile: lease must be positive");
     std::vector<std::string> merchant_uids;
-    for (const auto& row : exec_statement(txn, kClaimOrdersToReconcile, limit, seconds_of(lease))) {
+    for (const auto& row :
+         exec_statement(txn, kClaimOrdersToReconcile, limit, seconds_of(lease),
+                        seconds_of(kLookupPendingFor), seconds_of(kFirstLookupAfter))) {
         merchant_uids.push_back(row[0].as<std::string>());
     }
     return merchant_uids;
+}
+
+void schedule_lookup(pqxx::work& txn, std::string_view merchant_uid) {
+    exec_statement(txn, kScheduleLookup, std::string(merchant_uid), seconds_of(kLookupMinInterval),
+                   seconds_of(kLookupMaxInterval));
+}
+
+void lookup_soon(pqxx::work& txn, std::int64_t order_id) {
+    exec_statement(txn, kLookupSoon, order_id);
 }
 
 }  // namespace mg::db

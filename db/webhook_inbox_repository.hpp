@@ -75,11 +75,28 @@ struct InboxCounts {
 };
 InboxCounts count_deliveries(pqxx::work& txn);
 
+// The lost-checkout schedule (SPEC §5): a pending order is looked up for this long after it was
+// last acted on, at intervals that grow with that time from the least to the most.
+inline constexpr std::chrono::seconds kLookupPendingFor{48 * 3600};
+// The first look-up of a new order: late enough that most checkouts have completed or been
+// notified by then, early enough that the next reconciler pass still falls within 60 s.
+inline constexpr std::chrono::seconds kFirstLookupAfter{25};
+inline constexpr std::chrono::seconds kLookupMinInterval{60};
+inline constexpr std::chrono::seconds kLookupMaxInterval{30 * 60};
+
 // Orders the reconciler must look at: awaiting_deposit (a deposit notice may be lost, the due
-// time may have passed) or with a payment attempt still open (in_flight or unknown), and not
+// time may have passed), with a payment attempt still open (in_flight or unknown), or pending
+// and acted on less than kLookupPendingFor ago (a checkout's result may be lost), and not
 // looked at since their orders.next_reconcile_at. Claims them like deliveries: SKIP LOCKED,
 // next_reconcile_at = now() + lease. Returns their merchant_uids, oldest claim first.
 std::vector<std::string> claim_orders_to_reconcile(pqxx::work& txn, int limit,
                                                    std::chrono::seconds lease);
+
+// After the reconciler looked the order up: a pending order without an open attempt is due
+// again as the lost-checkout schedule says; other orders keep their claim's lease.
+void schedule_lookup(pqxx::work& txn, std::string_view merchant_uid);
+
+// An attempt's outcome just became unknown: the order is due for the reconciler at once.
+void lookup_soon(pqxx::work& txn, std::int64_t order_id);
 
 }  // namespace mg::db

@@ -15,6 +15,7 @@
 #include "db/errors.hpp"
 #include "db/orders_repository.hpp"
 #include "db/payments_repository.hpp"
+#include "db/webhook_inbox_repository.hpp"
 #include "service/api/api.hpp"
 #include "service/api/json_body.hpp"
 #include "service/api/order_access.hpp"
@@ -135,26 +136,33 @@ asio::awaitable<http::Response> finish_attempt(Deps& deps, http::RequestContext&
     using iamport::Outcome;
     const auto& merchant_uid = ctx.param("merchant_uid");
     const auto outcome = result.outcome();
+    bool settled_meanwhile = false;
     auto view = co_await deps.db.run([&](pqxx::connection& c) {
         pqxx::work work(c);
         auto order = db::find_order_for_update(work, merchant_uid);
         if (!order) {
             throw std::logic_error("order vanished during a payment call");
         }
+        bool open = true;
         if (outcome == Outcome::success) {
             if (before_apply) {
                 before_apply(work, *order);
             }
-            payments::apply_payment(work, *order, result.value(), domain::EventCause::api);
-            db::finish_attempt(work, begun.attempt_id, db::AttemptState::succeeded, result->imp_uid,
-                               std::nullopt, std::nullopt);
-        } else if (outcome == Outcome::unknown_outcome) {
-            db::finish_attempt(work, begun.attempt_id, db::AttemptState::unknown, std::nullopt,
-                               std::string(iamport::to_string(outcome)), result.error().message);
+            payments::apply_payment(work, *order, result.value(), domain::EventCause::api,
+                                    payments::kOwnAnswer);
+            open = db::finish_attempt(work, begun.attempt_id, db::AttemptState::succeeded,
+                                      result->imp_uid, std::nullopt, std::nullopt);
         } else {
-            db::finish_attempt(work, begun.attempt_id, db::AttemptState::failed, std::nullopt,
-                               std::string(iamport::to_string(outcome)), result.error().message);
+            const auto state = outcome == Outcome::unknown_outcome ? db::AttemptState::unknown
+                                                                   : db::AttemptState::failed;
+            open = db::finish_attempt(work, begun.attempt_id, state, std::nullopt,
+                                      std::string(iamport::to_string(outcome)),
+                                      result.error().message);
+            if (open && state == db::AttemptState::unknown) {
+                db::lookup_soon(work, order->id);
+            }
         }
+        settled_meanwhile = !open;
         auto loaded = payments::load_view(work, std::move(*order));
         work.commit();
         return loaded;
@@ -163,7 +171,13 @@ asio::awaitable<http::Response> finish_attempt(Deps& deps, http::RequestContext&
                                         {"merchant_uid", merchant_uid},
                                         {"attempt", begun.attempt_id},
                                         {"outcome", iamport::to_string(outcome)},
+                                        {"settled_meanwhile", settled_meanwhile},
                                         {"status", domain::to_string(view.order.status)}});
+    if (settled_meanwhile) {
+        // The reconciler (or a sync) settled the attempt from iamport's records while this call
+        // was still running: its settlement stands, and the order as it is now is the answer.
+        co_return view_response(Status::ok, view, caller);
+    }
     if (outcome == Outcome::success) {
         co_return view_response(Status::ok, view, caller);
     }
@@ -248,7 +262,7 @@ asio::awaitable<http::Response> update_vbank(Deps& deps, http::RequestContext& c
             return AttemptPlan{update.amount, vbank->imp_uid};
         });
     const auto result = co_await deps.iamport.update_vbank(imp_uid, update);
-    if (!result && result.outcome() == iamport::Outcome::rejected) {
+    if (!result && result.outcome() == iamport::Outcome::declined) {
         // iamport refuses changes once the account is no longer `ready` (deposited, closed):
         // record the failure, then take iamport's current word on the payment.
         try {
@@ -291,10 +305,19 @@ asio::awaitable<http::Response> complete(Deps& deps, http::RequestContext& ctx,
         }
         throw payments::iamport_failure(payment.error(), false);
     }
+    if (payment->merchant_uid == merchant_uid) {
+        co_await payments::apply_fresh(deps.db, deps.iamport, payment.value(),
+                                       domain::EventCause::api);
+    }
     auto view = co_await deps.db.run([&](pqxx::connection& c) {
         pqxx::work work(c);
         auto order = db::find_order_for_update(work, merchant_uid);
-        payments::apply_payment(work, *order, payment.value(), domain::EventCause::api);
+        if (payment->merchant_uid != merchant_uid) {
+            // Another order's payment shown as this one's: judged against this order (it needs
+            // review if it took money), never filed under it.
+            payments::apply_payment(work, *order, payment.value(), domain::EventCause::api,
+                                    payments::kOwnAnswer);
+        }
         auto loaded = payments::load_view(work, std::move(*order));
         work.commit();
         return loaded;

@@ -44,9 +44,6 @@ struct Call {
     std::string target;
     std::string body;
     bool idempotent;
-    // POST /benepia/payment answers a refused payment with HTTP 500 and the envelope (the
-    // official Swagger file: 500 "베네피아 포인트 결제 실패"): a decline, not a broken iamport.
-    bool http_500_is_decline = false;
 };
 
 // What a failed token fetch means for the call that needed it: the call itself never left.
@@ -54,6 +51,7 @@ Error token_failure_for_call(Error error) {
     if (error.outcome == Outcome::unknown_outcome) {
         error.outcome = Outcome::not_sent;
     }
+    error.sent = false;
     if (error.outcome == Outcome::not_found || error.outcome == Outcome::declined) {
         error.outcome = Outcome::rejected;
     }
@@ -163,8 +161,9 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
                     co_return *last_refresh_error;
                 }
                 if (refresh_generation == generation && Clock::now() >= deadline) {
-                    co_return Error{Outcome::not_sent, 0, 0,
-                                    "timed out waiting for an access token"};
+                    Error waited{Outcome::not_sent, 0, 0, "timed out waiting for an access token"};
+                    waited.timed_out = true;
+                    co_return waited;
                 }
                 continue;
             }
@@ -221,7 +220,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
                 co_await transport->exchange(call.method, call.target, call.body,
                                              renewed->access_token, attempt_deadline(deadline));
         }
-        co_return interpret(exchange, call.idempotent, call.http_500_is_decline);
+        co_return interpret(exchange, call.idempotent);
     }
 
     std::chrono::milliseconds backoff(int retry) {
@@ -286,8 +285,11 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
             // well have happened, so the caller must treat it as unknown and re-fetch.
             spdlog::error("iamport {} answered a payment we cannot read: {}", endpoint,
                           error.what());
-            co_return Error{idempotent ? Outcome::upstream_error : Outcome::unknown_outcome, 200, 0,
-                            std::string("unreadable payment in iamport's answer: ") + error.what()};
+            Error unreadable{
+                idempotent ? Outcome::upstream_error : Outcome::unknown_outcome, 200, 0,
+                std::string("unreadable payment in iamport's answer: ") + error.what()};
+            unreadable.sent = true;
+            co_return unreadable;
         }
     }
 };
@@ -299,6 +301,10 @@ Client::~Client() = default;
 
 BreakerState Client::breaker_state() const {
     return impl_->breaker.state();
+}
+
+std::chrono::milliseconds Client::call_timeout() const {
+    return impl_->config.call_timeout;
 }
 
 awaitable<Result<AccessToken>> Client::get_token() {
@@ -350,12 +356,8 @@ awaitable<Result<Payment>> Client::update_vbank(std::string imp_uid, VbankUpdate
 
 awaitable<Result<Payment>> Client::benepia_payment(BenepiaRequest request) {
     auto impl = impl_;
-    Call call{http_verb::post,
-              "POST /benepia/payment",
-              "/benepia/payment",
-              json::serialize(to_body(request)),
-              false,
-              true};
+    Call call{http_verb::post, "POST /benepia/payment", "/benepia/payment",
+              json::serialize(to_body(request)), false};
     co_return co_await impl->payment_call(call);
 }
 

@@ -84,6 +84,8 @@ class Client {
     boost::asio::awaitable<Result<Payment>> cancel_payment(CancelRequest request);
 
     BreakerState breaker_state() const;
+    // The longest one call may take, retries included (IAMPORT_CALL_TIMEOUT_MS).
+    std::chrono::milliseconds call_timeout() const;
 
   private:
     struct Impl;

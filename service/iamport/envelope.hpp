@@ -9,10 +9,11 @@
 
 namespace mg::iamport {
 
-// `idempotent` decides what a lost answer means: for a GET nothing happened that matters; for
-// a POST/PUT it may have happened. `http_500_is_decline`: an HTTP 500 carrying an envelope with
-// a code and message is iamport refusing (POST /benepia/payment), not iamport failing.
-Result<boost::json::value> interpret(const Exchange& exchange, bool idempotent,
-                                     bool http_500_is_decline = false);
+// `idempotent` decides what an answer that is not iamport's own means. For a read (GET) nothing
+// happened that matters. For a call that moves money (POST/PUT) only an envelope with code ≠ 0,
+// at any HTTP status, is a refusal (declined; POST /benepia/payment refuses with HTTP 500); a
+// 401 is the token refused (rejected); anything else after the request was sent — a 5xx or 4xx
+// without an envelope, an unreadable body, a reset, a timeout — is unknown_outcome.
+Result<boost::json::value> interpret(const Exchange& exchange, bool idempotent);
 
 }  // namespace mg::iamport

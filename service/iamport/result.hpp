@@ -1,6 +1,6 @@
 // How an iamport call ended. The payment code maps these to its HTTP answers (SPEC §4):
 // declined → 402, not_found → 404, rejected → 422/400, upstream_error → 502,
-// not_sent → 504/502, unknown_outcome → 202 with the attempt stored as unknown,
+// not_sent → 504 (timed out) or 502, unknown_outcome → 202 with the attempt stored as unknown,
 // breaker_open → 503.
 #pragma once
 
@@ -29,6 +29,10 @@ struct Error {
     int http_status = 0;  // 0 when no answer arrived
     int code = 0;         // iamport's envelope code, for declined
     std::string message;  // iamport's message, or what went wrong; never a secret
+    // From the transport, never read out of `message`: the call ran out of time; the request
+    // was (or may have been) completely sent.
+    bool timed_out = false;
+    bool sent = false;
 };
 
 template <class T>

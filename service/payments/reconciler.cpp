@@ -7,6 +7,7 @@
 
 #include "db/orders_repository.hpp"
 #include "db/payments_repository.hpp"
+#include "db/webhook_inbox_repository.hpp"
 #include "service/app/db_executor.hpp"
 #include "service/common/log.hpp"
 #include "service/iamport/client.hpp"
@@ -68,35 +69,47 @@ asio::awaitable<std::string> process_delivery(app::DbExecutor& db, iamport::Clie
         log::warn("webhook for a payment iamport does not know",
                   {{"delivery", delivery.id}, {"imp_uid", delivery.imp_uid}});
     }
-    co_await db.run([&](pqxx::connection& c) {
-        pqxx::work work(c);
-        if (payment) {
-            // The order is iamport's merchant_uid's, never the body's.
-            auto order = db::find_order_for_update(work, payment->merchant_uid);
-            if (!order) {
-                outcome = "unknown_order";
-                log::warn("webhook for a payment of no order of ours",
-                          {{"delivery", delivery.id},
-                           {"imp_uid", delivery.imp_uid},
-                           {"merchant_uid", payment->merchant_uid}});
-            } else {
-                const auto applied =
-                    apply_payment(work, *order, payment.value(), domain::EventCause::webhook);
-                outcome = applied.review_reason  ? "needs_review"
-                          : applied.path.empty() ? "unchanged"
-                                                 : "applied";
-            }
-            if (delivery.merchant_uid && *delivery.merchant_uid != payment->merchant_uid) {
-                log::warn("webhook body names another merchant_uid than iamport",
-                          {{"delivery", delivery.id},
-                           {"imp_uid", delivery.imp_uid},
-                           {"claimed_merchant_uid", *delivery.merchant_uid},
-                           {"merchant_uid", payment->merchant_uid}});
-            }
+    if (payment) {
+        if (delivery.merchant_uid && *delivery.merchant_uid != payment->merchant_uid) {
+            log::warn("webhook body names another merchant_uid than iamport",
+                      {{"delivery", delivery.id},
+                       {"imp_uid", delivery.imp_uid},
+                       {"claimed_merchant_uid", *delivery.merchant_uid},
+                       {"merchant_uid", payment->merchant_uid}});
         }
-        db::mark_delivery_processed(work, delivery.id, outcome);
-        work.commit();
-    });
+        // The order is iamport's merchant_uid's, never the body's. The delivery is marked in the
+        // transaction that applies the payment.
+        const auto applied = co_await apply_fresh(
+            db, iamport, payment.value(), domain::EventCause::webhook,
+            [&](pqxx::work& work, const Applied& result) {
+                if (result.needs_fresh_record) {
+                    // The order changed under every re-fetch: decide later, from a calmer one.
+                    outcome = "retry";
+                    db::retry_delivery(work, delivery.id, "the order changed during each re-fetch",
+                                       delivery_backoff(delivery.attempts), max_attempts);
+                    return;
+                }
+                outcome = result.stale           ? "stale"
+                          : result.review_reason ? "needs_review"
+                          : result.path.empty()  ? "unchanged"
+                                                 : "applied";
+                db::mark_delivery_processed(work, delivery.id, outcome);
+            });
+        if (!applied) {
+            outcome = "unknown_order";
+            log::warn("webhook for a payment of no order of ours",
+                      {{"delivery", delivery.id},
+                       {"imp_uid", delivery.imp_uid},
+                       {"merchant_uid", payment->merchant_uid}});
+        }
+    }
+    if (outcome == "unknown_order" || outcome == "unknown_payment") {
+        co_await db.run([&](pqxx::connection& c) {
+            pqxx::work work(c);
+            db::mark_delivery_processed(work, delivery.id, outcome);
+            work.commit();
+        });
+    }
     metrics::count_webhook(outcome);
     log::info("webhook processed", {{"delivery", delivery.id},
                                     {"imp_uid", delivery.imp_uid},
@@ -171,6 +184,7 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
                     if (auto order = db::find_order_for_update(work, uid)) {
                         expire_if_due(work, *order, domain::EventCause::reconciler);
                     }
+                    db::schedule_lookup(work, uid);
                     work.commit();
                 });
             } catch (const std::exception& e) {

@@ -54,21 +54,83 @@ domain::Payment to_domain(const iamport::Payment& p) {
     return d;
 }
 
+namespace {
+
+// Where a payment's status stands in iamport's life of a payment: ready → paid → cancelled, or
+// ready → failed. A record is behind another of the same payment when it is lower here or has
+// less cancelled.
+int status_rank(std::string_view status) {
+    if (status == "ready") {
+        return 0;
+    }
+    if (status == "paid" || status == "failed") {
+        return 1;
+    }
+    if (status == "cancelled") {
+        return 2;
+    }
+    return -1;
+}
+
+bool behind(const domain::Payment& record, const domain::Payment& stored) {
+    return status_rank(record.status) < status_rank(stored.status) ||
+           record.cancel_amount < stored.cancel_amount;
+}
+
+// What the order and its payments hold: if it is the same under two locks, nothing of ours
+// changed between them.
+std::string fingerprint(const domain::Order& order, const std::vector<domain::Payment>& known) {
+    std::string out = std::string(domain::to_string(order.status)) + "|" +
+                      std::to_string(order.amount) + "|" + std::to_string(order.updated_at);
+    for (const auto& payment : known) {
+        out += "|" + payment.imp_uid + ":" + payment.status + ":" + std::to_string(payment.amount) +
+               ":" + std::to_string(payment.cancel_amount);
+    }
+    return out;
+}
+
+bool plain_step_forward(const domain::PaymentVerdict& verdict) {
+    return !verdict.review_reason;
+}
+
+}  // namespace
+
 Applied apply_payment(pqxx::work& txn, domain::Order& order, const iamport::Payment& payment,
-                      domain::EventCause cause) {
+                      domain::EventCause cause, const Freshness& freshness) {
     const auto record = to_domain(payment);
+    const auto known = db::list_payments(txn, order.id);
+    const auto seen = fingerprint(order, known);
     bool other_settled = false;
-    if (record.merchant_uid == order.merchant_uid) {
-        for (const auto& known : db::list_payments(txn, order.id)) {
-            if (known.imp_uid != record.imp_uid &&
-                (known.paid_at > 0 || known.cancel_amount > 0 || known.status == "paid")) {
-                other_settled = true;
-            }
+    const bool ours = record.merchant_uid == order.merchant_uid;
+    for (const auto& stored : known) {
+        if (stored.imp_uid == record.imp_uid && ours && behind(record, stored)) {
+            Applied stale;
+            stale.stale = true;
+            stale.seen = seen;
+            log::info("a payment record older than the one applied is ignored",
+                      {{"merchant_uid", order.merchant_uid},
+                       {"imp_uid", record.imp_uid},
+                       {"record_status", record.status},
+                       {"stored_status", stored.status}});
+            return stale;
         }
+        if (stored.imp_uid != record.imp_uid &&
+            (stored.paid_at > 0 || stored.cancel_amount > 0 || stored.status == "paid")) {
+            other_settled = true;
+        }
+    }
+    const auto verdict = domain::judge_payment(order, record, other_settled);
+    const bool fresh = freshness.own_answer || (freshness.seen && *freshness.seen == seen);
+    if (!plain_step_forward(verdict) && !fresh) {
+        Applied ask;
+        ask.needs_fresh_record = true;
+        ask.seen = seen;
+        return ask;
+    }
+    if (ours) {
         // Another order's payment is never filed under this one.
         db::upsert_payment(txn, order.id, record, boost::json::serialize(payment.raw));
     }
-    const auto verdict = domain::judge_payment(order, record, other_settled);
     std::optional<std::string> details;
     if (verdict.review_reason) {
         boost::json::object why;
@@ -99,7 +161,49 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const iamport::Paym
                                            {"cause", domain::to_string(cause)}});
         order.status = next;
     }
-    return Applied{verdict.path, verdict.review_reason};
+    Applied applied;
+    applied.path = verdict.path;
+    applied.review_reason = verdict.review_reason;
+    applied.seen = seen;
+    return applied;
+}
+
+asio::awaitable<std::optional<FreshApplied>> apply_fresh(
+    app::DbExecutor& db, iamport::Client& iamport, iamport::Payment payment,
+    domain::EventCause cause, const std::function<void(pqxx::work&, const Applied&)>& finish) {
+    constexpr int kRounds = 3;
+    Freshness freshness = kFetched;
+    for (int round = 1;; ++round) {
+        const bool last = round == kRounds;
+        auto outcome = co_await db.run([&](pqxx::connection& c) -> std::optional<FreshApplied> {
+            pqxx::work work(c);
+            auto order = db::find_order_for_update(work, payment.merchant_uid);
+            if (!order) {
+                return std::nullopt;
+            }
+            FreshApplied result{apply_payment(work, *order, payment, cause, freshness), false};
+            if (result.applied.needs_fresh_record && !last) {
+                return result;  // nothing written; the lock is let go for the re-fetch
+            }
+            result.gave_up = result.applied.needs_fresh_record;
+            if (finish) {
+                finish(work, result.applied);
+            }
+            work.commit();
+            return result;
+        });
+        if (!outcome || !outcome->applied.needs_fresh_record || outcome->gave_up) {
+            co_return outcome;
+        }
+        // Fetched after the lock under which the order held `seen`: if it still holds that
+        // next round, nothing of ours came between, and this record is iamport's current word.
+        freshness = Freshness{false, outcome->applied.seen};
+        auto fetched = co_await iamport.get_payment(payment.imp_uid);
+        if (!fetched) {
+            throw iamport_failure(fetched.error(), false);
+        }
+        payment = std::move(fetched.value());
+    }
 }
 
 OrderView load_view(pqxx::work& txn, domain::Order order) {
@@ -157,7 +261,7 @@ http::HttpError iamport_failure(const iamport::Error& error, bool payment_call) 
         case Outcome::upstream_error: {
             // Not sent, or a read (or the access token) that never got its answer: nothing
             // moved at iamport. A write whose answer was lost is unknown_outcome, never this.
-            if (error.message.find("timed out") != std::string::npos) {
+            if (error.timed_out) {
                 return http::HttpError(Status::gateway_timeout, "iamport_timeout",
                                        "iamport did not answer in time; nothing was charged, "
                                        "retry later");
@@ -178,12 +282,36 @@ http::HttpError iamport_failure(const iamport::Error& error, bool payment_call) 
                            "iamport failed to answer properly: " + error.message);
 }
 
+std::chrono::milliseconds settle_window(const iamport::Client& iamport) {
+    return iamport.call_timeout() + kSettleMargin;
+}
+
 namespace {
 
 struct Snapshot {
     domain::Order order;
     std::vector<std::string> imp_uids;
 };
+
+std::string_view pay_method_of(db::AttemptKind kind) {
+    return kind == db::AttemptKind::vbank ? "vbank" : "point";
+}
+
+// The payment that can be this attempt's own: made the way the attempt pays (Benepia points or a
+// virtual account), of its amount, and started no earlier than the attempt allowing for iamport's
+// clock being behind ours. An older failed checkout of the same order is never taken for it.
+const iamport::Payment* own_payment(const db::Attempt& attempt,
+                                    const std::vector<const iamport::Payment*>& payments) {
+    const iamport::Payment* own = nullptr;
+    for (const auto* payment : payments) {
+        if (payment->pay_method == pay_method_of(attempt.kind) && attempt.amount &&
+            payment->amount == *attempt.amount &&
+            payment->started_at >= attempt.created_at - kIamportClockSkew.count()) {
+            own = payment;  // the newest such one: payments are ordered by started_at
+        }
+    }
+    return own;
+}
 
 }  // namespace
 
@@ -209,10 +337,8 @@ asio::awaitable<std::optional<OrderView>> sync_order(app::DbExecutor& db, iampor
 
     // iamport's current word on every payment of the order, oldest first.
     std::map<std::string, iamport::Payment> fetched;
-    bool found_by_merchant_uid = false;
     auto newest = co_await iamport.find_payment(merchant_uid);
     if (newest) {
-        found_by_merchant_uid = true;
         fetched.emplace(newest->imp_uid, newest.value());
     } else if (newest.outcome() != iamport::Outcome::not_found) {
         throw iamport_failure(newest.error(), false);
@@ -235,15 +361,13 @@ asio::awaitable<std::optional<OrderView>> sync_order(app::DbExecutor& db, iampor
     std::sort(ordered.begin(), ordered.end(),
               [](const auto* a, const auto* b) { return a->started_at < b->started_at; });
 
+    std::vector<iamport::Payment> deferred;  // records to re-fetch before they may decide
     auto view = co_await db.run([&](pqxx::connection& c) -> std::optional<OrderView> {
         pqxx::work work(c);
         auto order = db::find_order_for_update(work, merchant_uid);
         if (!order) {
             return std::nullopt;
         }
-        const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
         for (const auto& attempt : db::list_open_attempts(work, order->id)) {
             // A vbank amount change iamport took, that we never heard back about: the order
             // follows it before the payment is checked against the order's amount.
@@ -259,39 +383,67 @@ asio::awaitable<std::optional<OrderView>> sync_order(app::DbExecutor& db, iampor
             }
         }
         for (const auto* payment : ordered) {
-            apply_payment(work, *order, *payment, cause);
+            if (apply_payment(work, *order, *payment, cause, kFetched).needs_fresh_record) {
+                deferred.push_back(*payment);
+            }
         }
+        const auto window = settle_window(iamport);
         for (const auto& attempt : db::list_open_attempts(work, order->id)) {
-            const bool stale = attempt.state == db::AttemptState::in_flight &&
-                               now - attempt.created_at > kStaleAttempt.count();
-            if (attempt.state != db::AttemptState::unknown && !stale) {
+            const bool overdue = attempt.age_ms > window.count();
+            if (attempt.state == db::AttemptState::in_flight && !overdue) {
                 continue;  // still being answered by the request that made it
             }
-            if (found_by_merchant_uid || attempt.kind == db::AttemptKind::vbank_update ||
+            std::optional<std::string> settled_by;
+            db::AttemptState settled = db::AttemptState::resolved;
+            std::optional<std::string> error_code;
+            std::optional<std::string> error_message;
+            if (attempt.kind == db::AttemptKind::vbank_update ||
                 attempt.kind == db::AttemptKind::cancel) {
-                // iamport's current state has just been applied, whatever the call did.
-                db::finish_attempt(
-                    work, attempt.id, db::AttemptState::resolved,
-                    newest ? std::optional<std::string>(newest->imp_uid) : attempt.imp_uid,
-                    std::nullopt, std::nullopt);
-            } else if (now - attempt.created_at > kStaleAttempt.count()) {
-                // iamport has no payment for this order, long after the call: it never took
-                // effect. (Sooner, the call could still be on its way through iamport.)
-                db::finish_attempt(work, attempt.id, db::AttemptState::failed, std::nullopt,
-                                   "not_at_iamport",
-                                   "iamport has no payment for this order; nothing was charged");
+                // A change to a payment we know: iamport's current record of it has just been
+                // applied, whatever the call did.
+                settled_by = attempt.imp_uid;
+            } else if (const auto* own = own_payment(attempt, ordered)) {
+                settled_by = own->imp_uid;
+                if (own->status == "failed") {
+                    settled = db::AttemptState::failed;
+                    error_code = "failed_at_iamport";
+                    error_message = own->fail_reason.value_or("the payment failed at iamport");
+                }
+            } else if (overdue) {
+                // Longer than the whole call can take, iamport has no payment that can be this
+                // call's: it never took effect.
+                settled = db::AttemptState::failed;
+                error_code = "not_at_iamport";
+                error_message = "iamport has no payment for this call; nothing was charged";
             } else {
-                continue;
+                continue;  // the call may still be on its way through iamport
             }
+            db::finish_attempt(work, attempt.id, settled, settled_by, error_code, error_message);
             log::info("payment attempt settled", {{"merchant_uid", order->merchant_uid},
                                                   {"attempt", attempt.id},
+                                                  {"state", db::to_string(settled)},
                                                   {"cause", domain::to_string(cause)}});
         }
         auto result = load_view(work, std::move(*order));
         work.commit();
         return result;
     });
-    co_return view;
+    if (!view || deferred.empty()) {
+        co_return view;
+    }
+    for (auto& payment : deferred) {
+        co_await apply_fresh(db, iamport, std::move(payment), cause);
+    }
+    co_return co_await db.run([&](pqxx::connection& c) -> std::optional<OrderView> {
+        pqxx::work work(c);
+        auto order = db::find_order(work, merchant_uid);
+        if (!order) {
+            return std::nullopt;
+        }
+        auto result = load_view(work, std::move(*order));
+        work.commit();
+        return result;
+    });
 }
 
 }  // namespace mg::payments

@@ -5,6 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <pqxx/transaction>
 #include <string>
@@ -36,14 +37,47 @@ struct OrderView {
 struct Applied {
     std::vector<domain::OrderStatus> path;  // the statuses the order moved through
     std::optional<std::string> review_reason;
+    // Nothing was written: the record is behind what is stored for the payment (a re-fetch that
+    // left iamport before a change we applied since).
+    bool stale = false;
+    // Nothing was written: the verdict would not be a plain step forward and the record may
+    // predate what the order holds now. Re-fetch it and apply again with `seen` as the
+    // freshness's `seen`.
+    bool needs_fresh_record = false;
+    std::string seen;  // what the order and its payments held under this lock
 };
+
+// How much a record can be trusted to be current. A call's own answer is: it is what our change
+// did. A record fetched from iamport is fresh only when it was fetched after a lock under which
+// the order held `seen`, and the order still holds exactly that.
+struct Freshness {
+    bool own_answer = false;
+    std::optional<std::string> seen;
+};
+inline const Freshness kOwnAnswer{true, std::nullopt};
+inline const Freshness kFetched{false, std::nullopt};
 
 // In `txn`, with `order` locked by the caller (db::find_order_for_update): stores iamport's
 // payment (when it is this order's) and moves the order as domain::judge_payment decides, one
 // order_events row per step. `order.status` is updated. A payment that can't be believed
-// moves the order to needs_review and is logged as an error.
+// moves the order to needs_review and is logged as an error — but only from a fresh record
+// (SPEC §5): a verdict that is not a plain step forward (needs_review, or a step back), from a
+// record not known to be fresh, writes nothing and asks for a fresh one. A record behind the
+// stored one (lower status, less cancelled) is never written over it.
 Applied apply_payment(pqxx::work& txn, domain::Order& order, const iamport::Payment& payment,
-                      domain::EventCause cause);
+                      domain::EventCause cause, const Freshness& freshness);
+
+// Re-fetches a payment and applies it until the record is fresh (a few rounds at most); what the
+// last round came to. Each round locks the order in a transaction of its own; `finish` runs in
+// the transaction of the round that applied (or gave up), e.g. to mark a delivery processed.
+// nullopt when there is no such order. Throws iamport_failure() when iamport can't answer.
+struct FreshApplied {
+    Applied applied;
+    bool gave_up = false;  // still not fresh after the last round: nothing was written
+};
+boost::asio::awaitable<std::optional<FreshApplied>> apply_fresh(
+    app::DbExecutor& db, iamport::Client& iamport, iamport::Payment payment,
+    domain::EventCause cause, const std::function<void(pqxx::work&, const Applied&)>& finish = {});
 
 OrderView load_view(pqxx::work& txn, domain::Order order);
 
@@ -58,9 +92,16 @@ bool expire_if_due(pqxx::work& txn, domain::Order& order, domain::EventCause cau
 // `payment_call`: false for reads (a refusal of a read is iamport misbehaving, not a decline).
 http::HttpError iamport_failure(const iamport::Error& error, bool payment_call = true);
 
-// How long an attempt may stay in_flight before settling treats it as of unknown outcome:
-// longer than any call to iamport can last.
-inline constexpr std::chrono::seconds kStaleAttempt{120};
+// How far iamport's clock may be behind ours when a payment's started_at is compared with the
+// time we recorded the attempt that may have made it.
+inline constexpr std::chrono::seconds kIamportClockSkew{300};
+
+// How long after it was recorded (on the database's clock) an attempt may still be answered by
+// the request that made it, and a payment call may still be completing at iamport: the whole
+// configured call (IAMPORT_CALL_TIMEOUT_MS) plus a margin. Past it, an in_flight attempt is
+// treated as unknown, and an unknown one with no payment of its own at iamport as failed.
+inline constexpr std::chrono::seconds kSettleMargin{30};
+std::chrono::milliseconds settle_window(const iamport::Client& iamport);
 
 // Re-fetches the order's payments from iamport (every imp_uid we know, and the newest of its
 // merchant_uid, which finds payments we never heard of) and applies them; settles attempts of

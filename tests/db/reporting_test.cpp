@@ -757,7 +757,8 @@ TEST_F(Reporting, MigratingAgainOrAnotherDatabaseChangesNothing) {
     // the cluster migrates and grants all the same.
     mg::test::TestDatabase other;
     const auto report = migrate(other.url(), embedded_migrations());
-    EXPECT_EQ(report.applied.back(), "0004_reporting.sql");
+    EXPECT_NE(std::find(report.applied.begin(), report.applied.end(), "0004_reporting.sql"),
+              report.applied.end());
     EXPECT_EQ(
         rows_of(other.url(), "SELECT count(*) FROM pg_roles WHERE rolname = 'dashboard_reader'"),
         std::vector<std::string>{"1"});

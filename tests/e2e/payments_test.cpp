@@ -423,15 +423,91 @@ TEST_F(Payments, ALostAnswerIs202ThenSettledBySync) {
     EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 1u);
 }
 
+TEST_F(Payments, AProxyErrorAfterTheChargeIsUnknownAndNeverChargesTwice) {
+    auto [uid, secret] = new_order("proxy-1");
+    // iamport charges; the edge proxy in front of it answers 502 with an HTML page.
+    sim_->set_fault({{"endpoint", "POST /benepia/payment"}, {"kind", "proxy_error"}, {"count", 1}});
+    const auto unknown = pay_benepia(uid);
+    ASSERT_EQ(unknown.status, 202) << unknown.body;
+    EXPECT_EQ(unknown.json().at("status"), "pending");
+
+    // The storefront retries, with or without the same key: nothing is sent again.
+    EXPECT_EQ(pay_benepia(uid).status, 409);
+    const auto browser = Headers{{"X-Client-Secret", secret}};
+    EXPECT_EQ(pay_benepia(uid, kPassword, &browser).status, 409);
+    EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 1u);
+
+    const auto synced = post(uid, "sync", json::object{});
+    ASSERT_EQ(synced.status, 200) << synced.body;
+    EXPECT_EQ(synced.json().at("status"), "paid");
+    EXPECT_EQ(pay_benepia(uid).status, 409);
+    EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 1u);
+}
+
+TEST_F(Payments, AnUnreadableAnswerToACancelIsUnknown) {
+    auto [uid, secret] = new_order("proxy-2", 9000);
+    ASSERT_EQ(pay_benepia(uid).status, 200);
+    sim_->set_fault({{"endpoint", "POST /payments/cancel"},
+                     {"kind", "proxy_error"},
+                     {"status", 504},
+                     {"count", 1}});
+    const auto unknown = post(uid, "cancel", {{"amount", 4000}, {"reason", "부분 환불"}});
+    ASSERT_EQ(unknown.status, 202) << unknown.body;
+    EXPECT_EQ(unknown.json().at("status"), "paid");
+    // A second cancel can not go out while the first one's outcome is unknown.
+    const auto again = post(uid, "cancel", {{"amount", 4000}, {"reason", "부분 환불"}});
+    EXPECT_EQ(again.status, 409) << again.body;
+    EXPECT_EQ(sim_->count_requests("POST /payments/cancel"), 1u);
+
+    const auto synced = post(uid, "sync", json::object{});
+    ASSERT_EQ(synced.status, 200) << synced.body;
+    EXPECT_EQ(synced.json().at("status"), "partially_cancelled");
+    const auto answer = synced.json();
+    EXPECT_EQ(answer.at("payments").as_array().at(0).at("cancel_amount"), 4000);
+}
+
+TEST_F(Payments, AnUnknownAttemptIsNotSettledByAnotherPaymentOfTheOrder) {
+    auto [uid, secret] = new_order("own-1", 15000);
+    // A buyer's earlier card checkout of this order failed at iamport.
+    sim_->create_checkout_payment({{"merchant_uid", uid},
+                                   {"amount", 15000},
+                                   {"status", "failed"},
+                                   {"pay_method", "card"},
+                                   {"webhook", false}});
+    // The Benepia call outlives the client's timeout; iamport completes it a while later.
+    sim_->set_fault({{"endpoint", "POST /benepia/payment"},
+                     {"kind", "latency"},
+                     {"latency_ms", 5000},
+                     {"count", 1}});
+    const auto started = std::chrono::steady_clock::now();
+    const auto unknown = pay_benepia(uid);
+    ASSERT_EQ(unknown.status, 202) << unknown.body;
+
+    // iamport's newest payment for the order is still the failed checkout: it is not this
+    // call's, so the order stays blocked.
+    const auto early = post(uid, "sync", json::object{});
+    ASSERT_EQ(early.status, 200) << early.body;
+    EXPECT_EQ(early.json().at("status"), "pending");
+    EXPECT_EQ(pay_benepia(uid).status, 409);
+
+    std::this_thread::sleep_until(started + std::chrono::milliseconds(5500));
+    const auto settled = post(uid, "sync", json::object{});
+    ASSERT_EQ(settled.status, 200) << settled.body;
+    EXPECT_EQ(settled.json().at("status"), "paid");
+    EXPECT_EQ(pay_benepia(uid).status, 409);
+    EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 1u);
+}
+
 TEST_F(Payments, IamportFailuresMapToTheirCodesAndChargeNothing) {
     auto [uid, secret] = new_order("fail-1");
     sim_->set_fault({{"endpoint", "POST /benepia/payment"},
                      {"kind", "http_error"},
                      {"status", 502},
                      {"count", 1}});
+    // A 502 that carries iamport's own envelope with code ≠ 0 is iamport refusing.
     auto response = pay_benepia(uid);
-    EXPECT_EQ(response.status, 502) << response.body;
-    EXPECT_EQ(code_of(response), "iamport_error");
+    EXPECT_EQ(response.status, 402) << response.body;
+    EXPECT_EQ(code_of(response), "payment_failed");
     EXPECT_EQ(status_of(uid), "pending");
 
     sim_->set_fault({{"endpoint", "POST /benepia/payment"},
@@ -464,14 +540,17 @@ TEST_F(Payments, ATimeoutBeforeSendingIs504AndNothingIsCharged) {
 }
 
 TEST_F(Payments, TheBreakerFailsPayCallsFastWhileIamportIsDown) {
-    auto [uid, secret] = new_order("down-1");
+    // Five calls whose answers are an edge proxy's 503 page: each of unknown outcome (so each
+    // on an order of its own), and together enough to open the breaker.
     sim_->set_fault({{"endpoint", "POST /benepia/payment"},
-                     {"kind", "http_error"},
+                     {"kind", "proxy_error"},
                      {"status", 503},
                      {"count", 100}});
     for (int i = 0; i < 5; ++i) {
-        EXPECT_EQ(pay_benepia(uid).status, 502);
+        auto [unknown_uid, unknown_secret] = new_order("down-unknown-" + std::to_string(i));
+        EXPECT_EQ(pay_benepia(unknown_uid).status, 202);
     }
+    auto [uid, secret] = new_order("down-1");
     auto fastest = std::chrono::steady_clock::duration::max();
     for (int i = 0; i < 3; ++i) {
         const auto started = std::chrono::steady_clock::now();

@@ -270,6 +270,89 @@ TEST_F(Webhooks, TheReconcilerFindsADepositWhoseNoticeNeverCame) {
               1);
 }
 
+TEST_F(Webhooks, ACheckoutWhoseNoticeAndCompleteWereLostIsFoundByTheReconciler) {
+    gateway_ = start_gateway(true);  // iamport's notices go nowhere
+    new_order(*gateway_, "checkout-lost-1", 27000);
+    new_order(*gateway_, "checkout-abandoned-1", 27000);
+    // Paid in the browser at iamport; the tab was closed before `complete` was sent.
+    sim_->create_checkout_payment({{"merchant_uid", "checkout-lost-1"},
+                                   {"amount", 27000},
+                                   {"status", "paid"},
+                                   {"pay_method", "card"},
+                                   {"webhook", false}});
+    // The first look-up comes within 60 s of the order's creation.
+    EXPECT_TRUE(wait_for_status(*gateway_, "checkout-lost-1", "paid", 60s));
+    EXPECT_EQ(query_int("SELECT count(*) FROM order_events e JOIN orders o ON o.id = e.order_id "
+                        "WHERE o.merchant_uid = 'checkout-lost-1' AND e.to_status = 'paid' "
+                        "AND e.cause = 'reconciler'"),
+              1);
+    // An abandoned order was looked up too, and is not looked up again for at least a minute.
+    std::this_thread::sleep_for(3s);
+    EXPECT_EQ(query_int("SELECT count(*) FROM orders WHERE merchant_uid = 'checkout-abandoned-1' "
+                        "AND status = 'pending' AND next_reconcile_at > now() + interval '50 s'"),
+              1);
+    const auto lookups = sim_->count_requests("GET /payments/find/{merchant_uid}");
+    EXPECT_GE(lookups, 2u);
+    EXPECT_LE(lookups, 4u);
+}
+
+TEST_F(Webhooks, ARecordFetchedBeforeAnAmountChangeDecidesNothing) {
+    gateway_ = start_gateway(true);
+    new_order(*gateway_, "stale-vbank-1", 10000);
+    const auto imp_uid = issue_vbank(*gateway_, "stale-vbank-1");
+    // The notice's re-fetch reads the account at 10,000; its answer is slow to arrive.
+    sim_->set_fault({{"endpoint", "GET /payments/{imp_uid}"},
+                     {"kind", "slow_answer"},
+                     {"latency_ms", 1500},
+                     {"count", 1}});
+    ASSERT_EQ(
+        post_webhook(*gateway_,
+                     {{"imp_uid", imp_uid}, {"merchant_uid", "stale-vbank-1"}, {"status", "ready"}})
+            .status,
+        200);
+    std::this_thread::sleep_for(300ms);
+    // Meanwhile the shop lowers the amount to 8,000.
+    const auto patched =
+        gateway_->request("PATCH", "/v1/orders/stale-vbank-1/vbank", R"({"amount":8000})", auth());
+    ASSERT_EQ(patched.status, 200) << patched.body;
+    ASSERT_TRUE(wait_until_inbox_settled());
+    EXPECT_EQ(status_of(*gateway_, "stale-vbank-1"), "awaiting_deposit");
+
+    // The buyer deposits the new amount: the order is paid, not in review.
+    sim_->deposit(imp_uid);
+    EXPECT_TRUE(wait_for_status(*gateway_, "stale-vbank-1", "paid"));
+    EXPECT_EQ(transitions_to("stale-vbank-1", "needs_review"), 0);
+}
+
+TEST_F(Webhooks, ARecordFetchedBeforeACancelNeverUndoesIt) {
+    gateway_ = start_gateway(true);
+    new_order(*gateway_, "stale-cancel-1", 9000);
+    const auto paid = gateway_->post_json(
+        "/v1/orders/stale-cancel-1/benepia-payment",
+        {{"benepia_user", "member01"}, {"benepia_password", "pw-1234"}}, auth());
+    ASSERT_EQ(paid.status, 200) << paid.body;
+    const auto imp_uid =
+        std::string(paid.json().at("payments").as_array()[0].at("imp_uid").as_string());
+    sim_->set_fault({{"endpoint", "GET /payments/{imp_uid}"},
+                     {"kind", "slow_answer"},
+                     {"latency_ms", 1500},
+                     {"count", 1}});
+    ASSERT_EQ(
+        post_webhook(*gateway_,
+                     {{"imp_uid", imp_uid}, {"merchant_uid", "stale-cancel-1"}, {"status", "paid"}})
+            .status,
+        200);
+    std::this_thread::sleep_for(300ms);
+    const auto cancelled = gateway_->post_json("/v1/orders/stale-cancel-1/cancel",
+                                               {{"amount", 3000}, {"reason", "부분 환불"}}, auth());
+    ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+    ASSERT_TRUE(wait_until_inbox_settled());
+    EXPECT_EQ(status_of(*gateway_, "stale-cancel-1"), "partially_cancelled");
+    EXPECT_EQ(transitions_to("stale-cancel-1", "needs_review"), 0);
+    EXPECT_EQ(query_int("SELECT cancel_amount FROM payments WHERE imp_uid = '" + imp_uid + "'"),
+              3000);
+}
+
 TEST_F(Webhooks, AVbankPastItsDueTimeExpires) {
     gateway_ = start_gateway(true);
     new_order(*gateway_, "exp-1");

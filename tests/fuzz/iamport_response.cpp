@@ -102,11 +102,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     mg::iamport::Exchange exchange;
     exchange.status = kStatuses[selector & 7];
     const bool idempotent = (selector & 0x08) != 0;
-    const bool http_500_is_decline = (selector & 0x10) != 0;
     const bool token_call = (selector & 0x20) != 0;
     exchange.body.assign(reinterpret_cast<const char*>(data) + 1, size - 1);
 
-    const auto result = mg::iamport::interpret(exchange, idempotent, http_500_is_decline);
+    const auto result = mg::iamport::interpret(exchange, idempotent);
     if (result) {
         MG_FUZZ_CHECK(exchange.status == 200);
         if (token_call) {
@@ -120,8 +119,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         MG_FUZZ_CHECK(error.outcome != Outcome::not_sent && error.outcome != Outcome::breaker_open);
         MG_FUZZ_CHECK(error.http_status == static_cast<int>(exchange.status));
         MG_FUZZ_CHECK(error.outcome != Outcome::unknown_outcome || !idempotent);
-        MG_FUZZ_CHECK(error.outcome != Outcome::declined || exchange.status == 200 ||
-                      (http_500_is_decline && exchange.status == 500));
+        // A money call is freed only by iamport's own refusal; a read is declined only at 200.
+        MG_FUZZ_CHECK(error.outcome != Outcome::declined || exchange.status == 200 || !idempotent);
+        MG_FUZZ_CHECK(idempotent || error.outcome == Outcome::declined ||
+                      error.outcome == Outcome::unknown_outcome ||
+                      (error.outcome == Outcome::rejected && exchange.status == 401));
+        MG_FUZZ_CHECK(error.sent);
         MG_FUZZ_CHECK(!mg::iamport::to_string(error.outcome).empty());
     }
     check_redaction(exchange.body);

@@ -61,7 +61,7 @@ def mask(value):
 class Faults:
     """Misbehaviour for the next N calls of an endpoint (or of every endpoint, "*")."""
 
-    KINDS = ("latency", "http_error", "code", "drop")
+    KINDS = ("latency", "http_error", "code", "drop", "proxy_error", "slow_answer")
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -72,7 +72,7 @@ class Faults:
             raise ValueError(f"kind must be one of {self.KINDS}")
         entry = {"endpoint": spec.get("endpoint", "*"), "kind": spec["kind"],
                  "count": int(spec.get("count", 1)), "latency_ms": int(spec.get("latency_ms", 0)),
-                 "status": int(spec.get("status", 500)), "code": int(spec.get("code", 1)),
+                 "status": int(spec.get("status", 502 if spec["kind"] == "proxy_error" else 500)), "code": int(spec.get("code", 1)),
                  "message": spec.get("message", "시뮬레이터가 주입한 오류입니다.")}
         with self.lock:
             self.entries.append(entry)
@@ -153,6 +153,16 @@ class Handler(BaseHTTPRequestHandler):
         data = json.dumps(payload, ensure_ascii=False).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_html(self, status):
+        data = (f"<html><head><title>{status} Bad Gateway</title></head><body>"
+                f"<center><h1>{status} Bad Gateway</h1></center><hr><center>nginx</center>"
+                "</body></html>").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -251,6 +261,16 @@ class Handler(BaseHTTPRequestHandler):
         entry["status"] = status
         if any(f["kind"] == "drop" for f in faults):
             raise DropConnection()
+        for fault in faults:
+            if fault["kind"] == "slow_answer":
+                # The answer was read out of the state already: it arrives stale.
+                time.sleep(fault["latency_ms"] / 1000.0)
+        proxy = next((f for f in faults if f["kind"] == "proxy_error"), None)
+        if proxy is not None:
+            # The work is done; an edge proxy in front loses the answer and says so in HTML.
+            entry["status"] = proxy["status"]
+            self._send_html(proxy["status"])
+            return
         self._envelope(status, code, message, response)
 
     def _handle(self, endpoint, match, url, fields, parse_error, faults):

@@ -3,7 +3,9 @@
 import json
 import time
 import unittest
+import urllib.error
 import urllib.parse
+import urllib.request
 
 from sim_testing import Sim, WebhookReceiver
 
@@ -85,6 +87,26 @@ class Control(unittest.TestCase):
                                                "kind": "latency", "latency_ms": 300})
             sim.token()
             self.assertGreaterEqual(time.time() - started, 0.3)
+        finally:
+            sim.stop()
+
+    def test_proxy_error_answers_html_after_doing_the_work(self):
+        sim = Sim()
+        try:
+            token = sim.token()
+            sim.call("POST", "/__sim/faults", {"endpoint": "POST /benepia/payment",
+                                               "kind": "proxy_error"})
+            body = json.dumps({"benepia_user": "u", "benepia_password": "p", "merchant_uid": "px1",
+                               "amount": 700, "name": "n", "channel_key": "ck"}).encode()
+            request = urllib.request.Request(
+                sim.base + "/benepia/payment", data=body, method="POST",
+                headers={"Content-Type": "application/json", "Authorization": token})
+            with self.assertRaises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(request, timeout=10)
+            self.assertEqual(caught.exception.code, 502)
+            self.assertIn(b"<html>", caught.exception.read())
+            status, found = sim.call("GET", "/payments/find/px1", token=token)
+            self.assertEqual((status, found["response"]["status"]), (200, "paid"))
         finally:
             sim.stop()
 

@@ -119,7 +119,8 @@ TEST_F(ClientTest, VbankIssueUpdateDepositCancelFlow) {
 
     sim.deposit(issued->imp_uid);
     auto after_update = run(client->update_vbank(issued->imp_uid, VbankUpdate{1000, {}}));
-    EXPECT_EQ(after_update.outcome(), Outcome::rejected) << "PUT /vbanks answers 400 once paid";
+    // HTTP 400 with iamport's envelope: a refusal, as any envelope with code ≠ 0 is for a PUT.
+    EXPECT_EQ(after_update.outcome(), Outcome::declined) << "PUT /vbanks answers 400 once paid";
 
     CancelRequest partial;
     partial.imp_uid = issued->imp_uid;
