@@ -93,6 +93,15 @@ bool plain_step_forward(const domain::PaymentVerdict& verdict) {
     return !verdict.review_reason;
 }
 
+bool call_in_flight(pqxx::work& txn, const domain::Order& order) {
+    for (const auto& attempt : db::list_open_attempts(txn, order.id)) {
+        if (attempt.state == db::AttemptState::in_flight) {
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace
 
 Applied apply_payment(pqxx::work& txn, domain::Order& order, const iamport::Payment& payment,
@@ -121,7 +130,10 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const iamport::Paym
     }
     const auto verdict = domain::judge_payment(order, record, other_settled);
     const bool fresh = freshness.own_answer || (freshness.seen && *freshness.seen == seen);
-    if (!plain_step_forward(verdict) && !fresh) {
+    if (!plain_step_forward(verdict) && !freshness.own_answer &&
+        (!fresh || call_in_flight(txn, order))) {
+        // Not fresh, or a call of ours (a vbank amount change, a cancel) is still on its way
+        // and the order does not yet show what it did: decide later.
         Applied ask;
         ask.needs_fresh_record = true;
         ask.seen = seen;

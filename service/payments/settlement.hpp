@@ -62,7 +62,8 @@ inline const Freshness kFetched{false, std::nullopt};
 // order_events row per step. `order.status` is updated. A payment that can't be believed
 // moves the order to needs_review and is logged as an error — but only from a fresh record
 // (SPEC §5): a verdict that is not a plain step forward (needs_review, or a step back), from a
-// record not known to be fresh, writes nothing and asks for a fresh one. A record behind the
+// record not known to be fresh, or while a money call of ours on the order is in flight, writes
+// nothing and asks for a fresh one. A record behind the
 // stored one (lower status, less cancelled) is never written over it.
 Applied apply_payment(pqxx::work& txn, domain::Order& order, const iamport::Payment& payment,
                       domain::EventCause cause, const Freshness& freshness);

@@ -324,6 +324,31 @@ TEST_F(Webhooks, ARecordFetchedBeforeAnAmountChangeDecidesNothing) {
     EXPECT_EQ(transitions_to("stale-vbank-1", "needs_review"), 0);
 }
 
+TEST_F(Webhooks, ADepositDuringAnAmountChangeWaitsForItsAnswer) {
+    new_order(*gateway_, "inflight-vbank-1", 10000);
+    const auto imp_uid = issue_vbank(*gateway_, "inflight-vbank-1");
+    ASSERT_TRUE(wait_until_inbox_settled());
+    // iamport takes the new amount at once, but its answer to us is slow.
+    sim_->set_fault({{"endpoint", "PUT /vbanks/{imp_uid}"},
+                     {"kind", "slow_answer"},
+                     {"latency_ms", 1200},
+                     {"count", 1}});
+    std::thread patch([&] {
+        const auto patched = gateway_->request("PATCH", "/v1/orders/inflight-vbank-1/vbank",
+                                               R"({"amount":7000})", auth());
+        EXPECT_EQ(patched.status, 200) << patched.body;
+    });
+    std::this_thread::sleep_for(300ms);
+    // The buyer deposits the new amount while our call is still on its way back; the notice
+    // arrives before the order shows the change.
+    sim_->deposit(imp_uid);
+    patch.join();
+    EXPECT_TRUE(wait_for_status(*gateway_, "inflight-vbank-1", "paid"));
+    ASSERT_TRUE(wait_until_inbox_settled());
+    EXPECT_EQ(transitions_to("inflight-vbank-1", "needs_review"), 0);
+    EXPECT_EQ(status_of(*gateway_, "inflight-vbank-1"), "paid");
+}
+
 TEST_F(Webhooks, ARecordFetchedBeforeACancelNeverUndoesIt) {
     gateway_ = start_gateway(true);
     new_order(*gateway_, "stale-cancel-1", 9000);
