@@ -104,6 +104,23 @@ class Webhooks : public ::testing::Test {
         return false;
     }
 
+    // Posts a notice whose re-fetch reads iamport's record now but gets it 1.5 s later (stale by
+    // then), and gives the re-fetch 300 ms to leave.
+    void post_notice_with_a_slow_refetch(const std::string& imp_uid,
+                                         const std::string& merchant_uid,
+                                         const std::string& status) {
+        sim_->set_fault({{"endpoint", "GET /payments/{imp_uid}"},
+                         {"kind", "slow_answer"},
+                         {"latency_ms", 1500},
+                         {"count", 1}});
+        ASSERT_EQ(
+            post_webhook(*gateway_,
+                         {{"imp_uid", imp_uid}, {"merchant_uid", merchant_uid}, {"status", status}})
+                .status,
+            200);
+        std::this_thread::sleep_for(300ms);
+    }
+
     std::unique_ptr<SimProcess> sim_;
     std::unique_ptr<TestDatabase> database_;
     std::unique_ptr<Gateway> gateway_;
@@ -301,16 +318,7 @@ TEST_F(Webhooks, ARecordFetchedBeforeAnAmountChangeDecidesNothing) {
     new_order(*gateway_, "stale-vbank-1", 10000);
     const auto imp_uid = issue_vbank(*gateway_, "stale-vbank-1");
     // The notice's re-fetch reads the account at 10,000; its answer is slow to arrive.
-    sim_->set_fault({{"endpoint", "GET /payments/{imp_uid}"},
-                     {"kind", "slow_answer"},
-                     {"latency_ms", 1500},
-                     {"count", 1}});
-    ASSERT_EQ(
-        post_webhook(*gateway_,
-                     {{"imp_uid", imp_uid}, {"merchant_uid", "stale-vbank-1"}, {"status", "ready"}})
-            .status,
-        200);
-    std::this_thread::sleep_for(300ms);
+    post_notice_with_a_slow_refetch(imp_uid, "stale-vbank-1", "ready");
     // Meanwhile the shop lowers the amount to 8,000.
     const auto patched =
         gateway_->request("PATCH", "/v1/orders/stale-vbank-1/vbank", R"({"amount":8000})", auth());
@@ -358,16 +366,7 @@ TEST_F(Webhooks, ARecordFetchedBeforeACancelNeverUndoesIt) {
     ASSERT_EQ(paid.status, 200) << paid.body;
     const auto imp_uid =
         std::string(paid.json().at("payments").as_array()[0].at("imp_uid").as_string());
-    sim_->set_fault({{"endpoint", "GET /payments/{imp_uid}"},
-                     {"kind", "slow_answer"},
-                     {"latency_ms", 1500},
-                     {"count", 1}});
-    ASSERT_EQ(
-        post_webhook(*gateway_,
-                     {{"imp_uid", imp_uid}, {"merchant_uid", "stale-cancel-1"}, {"status", "paid"}})
-            .status,
-        200);
-    std::this_thread::sleep_for(300ms);
+    post_notice_with_a_slow_refetch(imp_uid, "stale-cancel-1", "paid");
     const auto cancelled = gateway_->post_json("/v1/orders/stale-cancel-1/cancel",
                                                {{"amount", 3000}, {"reason", "부분 환불"}}, auth());
     ASSERT_EQ(cancelled.status, 200) << cancelled.body;
