@@ -8,12 +8,13 @@
 #include "db/errors.hpp"
 #include "db/idempotency_repository.hpp"
 #include "service/api/order_access.hpp"
-#include "service/app/db_executor.hpp"
 #include "service/common/crypto.hpp"
 #include "service/common/log.hpp"
 #include "service/domain/validation.hpp"
 #include "service/http/error.hpp"
 #include "service/metrics/metrics.hpp"
+#include "service/payments/failure.hpp"
+#include "service/runtime/db_executor.hpp"
 
 namespace mg::api {
 
@@ -77,6 +78,41 @@ void require_possible_merchant_uid(const http::RequestContext& ctx, const Caller
     }
 }
 
+// The one place a payments use case's refusal becomes an HTTP answer (README "The money rules").
+HttpError to_http(const payments::Failure& failure) {
+    using Kind = payments::Failure::Kind;
+    Status status = Status::bad_gateway;
+    switch (failure.kind()) {
+        case Kind::not_found:
+            status = Status::not_found;
+            break;
+        case Kind::conflict:
+            status = Status::conflict;
+            break;
+        case Kind::invalid:
+            status = Status::unprocessable_entity;
+            break;
+        case Kind::declined:
+            status = Status::payment_required;
+            break;
+        case Kind::iamport_paused:
+            status = Status::service_unavailable;
+            break;
+        case Kind::iamport_timeout:
+            status = Status::gateway_timeout;
+            break;
+        case Kind::iamport_unreachable:
+        case Kind::iamport_error:
+            status = Status::bad_gateway;
+            break;
+    }
+    HttpError error(
+        status, failure.code(), failure.what(),
+        failure.field().empty() ? std::nullopt : std::optional<std::string>(failure.field()));
+    error.retry_after = failure.retry_after;
+    return error;
+}
+
 http::Response map_exception(std::exception_ptr failure, const http::RequestContext& ctx) {
     try {
         std::rethrow_exception(failure);
@@ -87,7 +123,9 @@ http::Response map_exception(std::exception_ptr failure, const http::RequestCont
                          "Bearer realm=\"merchant-gateway\"");
         }
         return response;
-    } catch (const app::DbOverloaded&) {
+    } catch (const payments::Failure& e) {
+        return http::error_response(to_http(e));
+    } catch (const runtime::DbOverloaded&) {
         auto response = http::error_response(Status::service_unavailable, "overloaded",
                                              "the service is busy; retry shortly");
         response.set(http::beast_http::field::retry_after, "1");
@@ -230,10 +268,8 @@ asio::awaitable<Caller> Api::authenticate(http::RequestContext& ctx, const Acces
         const auto hash = hash_api_key(key);
         auto caller = key_cache_.find(hash);
         if (!caller) {
-            auto record = co_await deps_.db.run([&](pqxx::connection& c) {
-                pqxx::work work(c);
+            auto record = co_await deps_.db.transact([&](pqxx::work& work) {
                 auto found = db::find_active_api_key_by_hash(work, hash);
-                work.commit();
                 return found;
             });
             if (!record) {
@@ -286,11 +322,9 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
     const auto fingerprint =
         crypto::sha256_hex(std::string(request.method_string()) + ' ' +
                            std::string(path_of(request.target())) + '\n' + request.body());
-    auto claim = co_await deps_.db.run([&](pqxx::connection& c) {
-        pqxx::work work(c);
+    auto claim = co_await deps_.db.transact([&](pqxx::work& work) {
         auto result = db::claim_idempotency_key(work, scope, key, fingerprint, kIdempotencyTtl,
                                                 kIdempotencyLockTimeout);
-        work.commit();
         return result;
     });
     switch (claim.outcome) {
@@ -330,8 +364,7 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
     // 5xx and unexpected failures are safe to retry: the key is released for the next try.
     const bool store = !failure && response.result_int() < 500;
     try {
-        auto finish = [&](pqxx::connection& c) {
-            pqxx::work work(c);
+        co_await deps_.db.transact([&](pqxx::work& work) {
             if (store) {
                 db::complete_idempotency_key(
                     work, scope, key, static_cast<int>(response.result_int()), response.body(),
@@ -339,9 +372,7 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
             } else {
                 db::release_idempotency_key(work, scope, key);
             }
-            work.commit();
-        };
-        co_await deps_.db.run(finish);
+        });
     } catch (const std::exception& e) {
         // The key stays claimed until its lock times out; the response itself stands.
         log::error("could not record the idempotent response",

@@ -20,7 +20,7 @@ namespace mg::db {
 struct Migration;
 }
 
-namespace mg::app {
+namespace mg::runtime {
 class DbExecutor;
 }
 namespace mg::iamport {
@@ -45,7 +45,7 @@ using ApiHandler =
 
 struct ApiDependencies {
     const Config& config;
-    app::DbExecutor& db;
+    runtime::DbExecutor& db;
     const std::vector<db::Migration>& migrations;
     iamport::Client& iamport;
     // Processes a stored webhook right away; null: the next reconciler pass does.

@@ -2,11 +2,11 @@
 #include "db/migrations.hpp"
 #include "db/webhook_inbox_repository.hpp"
 #include "service/api/api.hpp"
-#include "service/app/db_executor.hpp"
 #include "service/common/log.hpp"
 #include "service/http/error.hpp"
 #include "service/iamport/client.hpp"
 #include "service/metrics/metrics.hpp"
+#include "service/runtime/db_executor.hpp"
 
 namespace mg::api {
 
@@ -14,7 +14,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-asio::awaitable<http::Response> readiness(app::DbExecutor& db,
+asio::awaitable<http::Response> readiness(runtime::DbExecutor& db,
                                           const std::vector<db::Migration>& migrations) {
     std::string problem;
     try {
@@ -36,17 +36,15 @@ asio::awaitable<http::Response> readiness(app::DbExecutor& db,
     co_return http::json_response(http::Status::ok, boost::json::object{{"status", "ready"}});
 }
 
-asio::awaitable<http::Response> scrape(app::DbExecutor& db, iamport::Client& iamport) {
+asio::awaitable<http::Response> scrape(runtime::DbExecutor& db, iamport::Client& iamport) {
     metrics::Gauges gauges;
     gauges.db_pool_size = static_cast<std::int64_t>(db.pool().size());
     gauges.db_pool_in_use = static_cast<std::int64_t>(db.pool().in_use());
     gauges.db_jobs_waiting = static_cast<std::int64_t>(db.waiting());
     gauges.breaker_state = static_cast<int>(iamport.breaker_state());
     try {
-        const auto counts = co_await db.run([](pqxx::connection& c) {
-            pqxx::work work(c);
+        const auto counts = co_await db.transact([](pqxx::work& work) {
             auto result = db::count_deliveries(work);
-            work.commit();
             return result;
         });
         gauges.inbox_pending = counts.pending;

@@ -11,11 +11,11 @@
 #include "service/api/json_body.hpp"
 #include "service/api/order_access.hpp"
 #include "service/api/request_bodies.hpp"
-#include "service/app/db_executor.hpp"
 #include "service/common/crypto.hpp"
 #include "service/common/log.hpp"
 #include "service/domain/order_json.hpp"
 #include "service/http/error.hpp"
+#include "service/runtime/db_executor.hpp"
 
 namespace mg::api {
 
@@ -91,17 +91,15 @@ db::OrderFilter decode_list_query(std::string_view target) {
 }
 
 asio::awaitable<http::Response> create_order(http::RequestContext& ctx, const Caller& caller,
-                                             app::DbExecutor& db) {
+                                             runtime::DbExecutor& db) {
     auto order = decode_new_order(parse_json_object(ctx.request));
     domain::Order stored;
     try {
-        stored = co_await db.run([&](pqxx::connection& c) {
-            pqxx::work work(c);
+        stored = co_await db.transact([&](pqxx::work& work) {
             auto created = db::insert_order(work, order);
             db::append_order_event(
                 work, db::OrderEvent{created.id, std::nullopt, domain::OrderStatus::pending,
                                      domain::EventCause::api, std::nullopt, std::nullopt});
-            work.commit();
             return created;
         });
     } catch (const db::Conflict&) {
@@ -116,7 +114,7 @@ asio::awaitable<http::Response> create_order(http::RequestContext& ctx, const Ca
 }
 
 asio::awaitable<http::Response> get_order(http::RequestContext& ctx, const Caller& caller,
-                                          app::DbExecutor& db) {
+                                          runtime::DbExecutor& db) {
     const auto& merchant_uid = ctx.param("merchant_uid");
     // One statement in autocommit: BEGIN and COMMIT would only add round trips to a single read.
     auto found = co_await db.run([&](pqxx::connection& c) {
@@ -128,11 +126,10 @@ asio::awaitable<http::Response> get_order(http::RequestContext& ctx, const Calle
 }
 
 asio::awaitable<http::Response> list_orders(http::RequestContext& ctx, const Caller& caller,
-                                            app::DbExecutor& db) {
+                                            runtime::DbExecutor& db) {
     const auto filter = decode_list_query(ctx.request.target());
     std::map<std::int64_t, std::vector<domain::Payment>> payments;
-    auto page = co_await db.run([&](pqxx::connection& c) {
-        pqxx::work work(c);
+    auto page = co_await db.transact([&](pqxx::work& work) {
         auto result = db::list_orders(work, filter);
         std::vector<std::int64_t> ids;
         ids.reserve(result.orders.size());
@@ -140,7 +137,6 @@ asio::awaitable<http::Response> list_orders(http::RequestContext& ctx, const Cal
             ids.push_back(order.id);
         }
         payments = db::list_payments_for_orders(work, ids);
-        work.commit();
         return result;
     });
     boost::json::array data;

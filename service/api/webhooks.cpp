@@ -4,12 +4,12 @@
 #include "db/webhook_inbox_repository.hpp"
 #include "service/api/api.hpp"
 #include "service/api/webhook_body.hpp"
-#include "service/app/db_executor.hpp"
 #include "service/common/cidr.hpp"
 #include "service/common/log.hpp"
 #include "service/http/error.hpp"
 #include "service/metrics/metrics.hpp"
 #include "service/payments/reconciler.hpp"
+#include "service/runtime/db_executor.hpp"
 
 namespace mg::api {
 
@@ -87,10 +87,8 @@ void add_webhook_routes(Api& api) {
             auto delivery = parse_delivery(ctx.request);
             delivery.source_ip = source_text;
             // Inbox first: once this commits, the notice can't be lost.
-            const auto id = co_await deps.db.run([&](pqxx::connection& c) {
-                pqxx::work work(c);
+            const auto id = co_await deps.db.transact([&](pqxx::work& work) {
                 const auto stored = db::insert_delivery(work, delivery);
-                work.commit();
                 return stored;
             });
             log::info("webhook received", {{"request_id", ctx.request_id},

@@ -14,12 +14,12 @@
 #include "db/migrations.hpp"
 #include "db/pool.hpp"
 #include "service/api/api.hpp"
-#include "service/app/db_executor.hpp"
 #include "service/common/log.hpp"
 #include "service/http/server.hpp"
 #include "service/iamport/client.hpp"
 #include "service/metrics/metrics.hpp"
 #include "service/payments/reconciler.hpp"
+#include "service/runtime/db_executor.hpp"
 
 namespace mg::app {
 
@@ -82,7 +82,7 @@ int serve(const Config& config) {
     const auto migrations = db::embedded_migrations();
 
     db::ConnectionPool pool(config.database_url, config.db_pool_size);
-    DbExecutor executor(pool, config.db_queue_limit);
+    runtime::DbExecutor executor(pool, config.db_queue_limit);
     // IO_THREADS for the network, and one more per pooled connection for database jobs that run
     // on the thread of their request (see DbExecutor).
     const std::size_t threads_count = config.io_threads + config.db_pool_size;

@@ -46,6 +46,9 @@ struct Payment {
     std::optional<std::string> fail_reason;
     std::optional<std::string> cancel_reason;
     std::vector<PaymentCancellation> cancel_history;  // oldest first
+    // iamport's whole record as JSON text, unknown fields included, when the payment comes from
+    // iamport (stored as payments.raw); empty when it was read back from our own rows.
+    std::string raw_json;
 
     Amount cancellable_balance() const { return amount - cancel_amount; }
 };

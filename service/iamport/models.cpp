@@ -306,4 +306,40 @@ void tag_invoke(json::value_from_tag, json::value& out, const Payment& p) {
     out = std::move(o);
 }
 
+domain::Payment to_domain(const Payment& p) {
+    domain::Payment d;
+    d.imp_uid = p.imp_uid;
+    d.merchant_uid = p.merchant_uid;
+    d.status = p.status;
+    d.pay_method = p.pay_method;
+    d.pg_provider = p.pg_provider;
+    d.pg_tid = p.pg_tid;
+    d.channel = p.channel;
+    d.currency = p.currency;
+    d.amount = p.amount;
+    d.cancel_amount = p.cancel_amount;
+    d.started_at = p.started_at;
+    d.paid_at = p.paid_at;
+    d.failed_at = p.failed_at;
+    d.cancelled_at = p.cancelled_at;
+    d.vbank_code = p.vbank_code;
+    d.vbank_name = p.vbank_name;
+    d.vbank_num = p.vbank_num;
+    d.vbank_holder = p.vbank_holder;
+    d.vbank_date = p.vbank_date;
+    d.vbank_issued_at = p.vbank_issued_at;
+    d.receipt_url = p.receipt_url;
+    d.fail_reason = p.fail_reason;
+    d.cancel_reason = p.cancel_reason;
+    for (const auto& entry : p.cancel_history) {
+        d.cancel_history.push_back(domain::PaymentCancellation{
+            entry.pg_tid, entry.amount, entry.cancelled_at, entry.reason,
+            entry.receipt_url.empty() ? std::nullopt
+                                      : std::optional<std::string>(entry.receipt_url),
+            entry.cancellation_id});
+    }
+    d.raw_json = boost::json::serialize(p.raw);
+    return d;
+}
+
 }  // namespace mg::iamport

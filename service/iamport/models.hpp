@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "service/domain/order.hpp"
+#include "service/domain/payment.hpp"
 
 namespace mg::iamport {
 
@@ -98,6 +99,10 @@ struct Payment {
     // What can still be cancelled: the checksum POST /payments/cancel expects.
     Amount cancellable_balance() const { return amount - cancel_amount; }
 };
+
+// The record as the rest of the service knows a payment: converted once, where iamport's answer
+// enters the payments layer; `raw` travels along as raw_json.
+domain::Payment to_domain(const Payment& payment);
 
 // An amount: an integer, or a JSON double that is exactly an integer. Throws DecodeError.
 Amount decode_amount(const boost::json::value& value, std::string_view field);

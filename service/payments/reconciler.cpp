@@ -8,11 +8,11 @@
 #include "db/orders_repository.hpp"
 #include "db/payments_repository.hpp"
 #include "db/webhook_inbox_repository.hpp"
-#include "service/app/db_executor.hpp"
 #include "service/common/log.hpp"
 #include "service/iamport/client.hpp"
 #include "service/metrics/metrics.hpp"
 #include "service/payments/settlement.hpp"
+#include "service/runtime/db_executor.hpp"
 
 namespace mg::payments {
 
@@ -36,17 +36,15 @@ std::chrono::seconds delivery_backoff(int attempts) {
     return std::chrono::seconds(std::min(30, 1 << (attempts - 1)));
 }
 
-asio::awaitable<std::string> process_delivery(app::DbExecutor& db, iamport::Client& iamport,
+asio::awaitable<std::string> process_delivery(runtime::DbExecutor& db, iamport::Client& iamport,
                                               const db::Delivery& delivery, int max_attempts) {
     const auto payment = co_await iamport.get_payment(delivery.imp_uid);
     if (!payment && payment.outcome() != iamport::Outcome::not_found) {
         const auto& error = payment.error();
         const auto retry_in = delivery_backoff(delivery.attempts);
-        const auto state = co_await db.run([&](pqxx::connection& c) {
-            pqxx::work work(c);
+        const auto state = co_await db.transact([&](pqxx::work& work) {
             auto left =
                 db::retry_delivery(work, delivery.id, error.message, retry_in, max_attempts);
-            work.commit();
             return left;
         });
         const bool failed = state == db::DeliveryState::failed;
@@ -80,7 +78,7 @@ asio::awaitable<std::string> process_delivery(app::DbExecutor& db, iamport::Clie
         // The order is iamport's merchant_uid's, never the body's. The delivery is marked in the
         // transaction that applies the payment.
         const auto applied = co_await apply_fresh(
-            db, iamport, payment.value(), domain::EventCause::webhook,
+            db, iamport, iamport::to_domain(payment.value()), domain::EventCause::webhook,
             [&](pqxx::work& work, const Applied& result) {
                 if (result.needs_fresh_record) {
                     // The order changed under every re-fetch: decide later, from a calmer one.
@@ -104,11 +102,8 @@ asio::awaitable<std::string> process_delivery(app::DbExecutor& db, iamport::Clie
         }
     }
     if (outcome == "unknown_order" || outcome == "unknown_payment") {
-        co_await db.run([&](pqxx::connection& c) {
-            pqxx::work work(c);
-            db::mark_delivery_processed(work, delivery.id, outcome);
-            work.commit();
-        });
+        co_await db.transact(
+            [&](pqxx::work& work) { db::mark_delivery_processed(work, delivery.id, outcome); });
     }
     metrics::count_webhook(outcome);
     log::info("webhook processed", {{"delivery", delivery.id},
@@ -120,21 +115,19 @@ asio::awaitable<std::string> process_delivery(app::DbExecutor& db, iamport::Clie
 }
 
 struct Reconciler::State : std::enable_shared_from_this<State> {
-    State(asio::any_io_executor ex, app::DbExecutor& d, iamport::Client& i, const Config& c)
+    State(asio::any_io_executor ex, runtime::DbExecutor& d, iamport::Client& i, const Config& c)
         : executor(std::move(ex)), db(d), iamport(i), config(c), timer(executor) {}
 
     asio::any_io_executor executor;
-    app::DbExecutor& db;
+    runtime::DbExecutor& db;
     iamport::Client& iamport;
     const Config& config;
     asio::steady_timer timer;
     std::atomic<bool> stopped{false};
 
     asio::awaitable<void> process_one(std::int64_t id) {
-        auto delivery = co_await db.run([&](pqxx::connection& c) {
-            pqxx::work work(c);
+        auto delivery = co_await db.transact([&](pqxx::work& work) {
             auto claimed = db::claim_delivery(work, id, kDeliveryLease);
-            work.commit();
             return claimed;
         });
         if (delivery) {
@@ -144,10 +137,8 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
 
     asio::awaitable<void> inbox_pass() {
         while (!stopped) {
-            auto deliveries = co_await db.run([&](pqxx::connection& c) {
-                pqxx::work work(c);
+            auto deliveries = co_await db.transact([&](pqxx::work& work) {
                 auto claimed = db::claim_due_deliveries(work, kDeliveriesPerClaim, kDeliveryLease);
-                work.commit();
                 return claimed;
             });
             for (const auto& delivery : deliveries) {
@@ -167,10 +158,8 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
 
     asio::awaitable<void> orders_pass() {
         const auto lease = std::max(config.reconcile_interval, std::chrono::seconds(5));
-        auto uids = co_await db.run([&](pqxx::connection& c) {
-            pqxx::work work(c);
+        auto uids = co_await db.transact([&](pqxx::work& work) {
             auto claimed = db::claim_orders_to_reconcile(work, kOrdersPerClaim, lease);
-            work.commit();
             return claimed;
         });
         for (const auto& uid : uids) {
@@ -179,13 +168,11 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
             }
             try {
                 co_await sync_order(db, iamport, uid, domain::EventCause::reconciler);
-                co_await db.run([&](pqxx::connection& c) {
-                    pqxx::work work(c);
+                co_await db.transact([&](pqxx::work& work) {
                     if (auto order = db::find_order_for_update(work, uid)) {
                         expire_if_due(work, *order, domain::EventCause::reconciler);
                     }
                     db::schedule_lookup(work, uid);
-                    work.commit();
                 });
             } catch (const std::exception& e) {
                 log::warn("reconciling an order failed; will retry",
@@ -226,7 +213,7 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
     }
 };
 
-Reconciler::Reconciler(asio::any_io_executor executor, app::DbExecutor& db,
+Reconciler::Reconciler(asio::any_io_executor executor, runtime::DbExecutor& db,
                        iamport::Client& iamport, const Config& config)
     : state_(std::make_shared<State>(std::move(executor), db, iamport, config)) {}
 

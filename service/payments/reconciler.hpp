@@ -16,7 +16,7 @@
 #include "db/webhook_inbox_repository.hpp"
 #include "service/common/config.hpp"
 
-namespace mg::app {
+namespace mg::runtime {
 class DbExecutor;
 }
 namespace mg::iamport {
@@ -34,14 +34,15 @@ std::chrono::seconds delivery_backoff(int attempts);
 // Processes one claimed delivery: GET /payments/{imp_uid} is the truth, applied under the
 // order's row lock. Returns the outcome recorded ("applied", "unchanged", "needs_review",
 // "unknown_order", "unknown_payment"), or "retry" / "failed" when iamport could not answer.
-boost::asio::awaitable<std::string> process_delivery(app::DbExecutor& db, iamport::Client& iamport,
+boost::asio::awaitable<std::string> process_delivery(runtime::DbExecutor& db,
+                                                     iamport::Client& iamport,
                                                      const db::Delivery& delivery,
                                                      int max_attempts);
 
 class Reconciler {
   public:
-    Reconciler(boost::asio::any_io_executor executor, app::DbExecutor& db, iamport::Client& iamport,
-               const Config& config);
+    Reconciler(boost::asio::any_io_executor executor, runtime::DbExecutor& db,
+               iamport::Client& iamport, const Config& config);
     ~Reconciler();
 
     // Starts the loop: the inbox every second, orders every RECONCILE_INTERVAL.

@@ -7,52 +7,16 @@
 
 #include "db/orders_repository.hpp"
 #include "db/payments_repository.hpp"
-#include "service/app/db_executor.hpp"
 #include "service/common/log.hpp"
 #include "service/domain/order_state.hpp"
 #include "service/iamport/client.hpp"
 #include "service/metrics/metrics.hpp"
+#include "service/runtime/db_executor.hpp"
 
 namespace mg::payments {
 
 namespace asio = boost::asio;
 using domain::OrderStatus;
-using http::Status;
-
-domain::Payment to_domain(const iamport::Payment& p) {
-    domain::Payment d;
-    d.imp_uid = p.imp_uid;
-    d.merchant_uid = p.merchant_uid;
-    d.status = p.status;
-    d.pay_method = p.pay_method;
-    d.pg_provider = p.pg_provider;
-    d.pg_tid = p.pg_tid;
-    d.channel = p.channel;
-    d.currency = p.currency;
-    d.amount = p.amount;
-    d.cancel_amount = p.cancel_amount;
-    d.started_at = p.started_at;
-    d.paid_at = p.paid_at;
-    d.failed_at = p.failed_at;
-    d.cancelled_at = p.cancelled_at;
-    d.vbank_code = p.vbank_code;
-    d.vbank_name = p.vbank_name;
-    d.vbank_num = p.vbank_num;
-    d.vbank_holder = p.vbank_holder;
-    d.vbank_date = p.vbank_date;
-    d.vbank_issued_at = p.vbank_issued_at;
-    d.receipt_url = p.receipt_url;
-    d.fail_reason = p.fail_reason;
-    d.cancel_reason = p.cancel_reason;
-    for (const auto& entry : p.cancel_history) {
-        d.cancel_history.push_back(domain::PaymentCancellation{
-            entry.pg_tid, entry.amount, entry.cancelled_at, entry.reason,
-            entry.receipt_url.empty() ? std::nullopt
-                                      : std::optional<std::string>(entry.receipt_url),
-            entry.cancellation_id});
-    }
-    return d;
-}
 
 namespace {
 
@@ -104,9 +68,8 @@ bool call_in_flight(pqxx::work& txn, const domain::Order& order) {
 
 }  // namespace
 
-Applied apply_payment(pqxx::work& txn, domain::Order& order, const iamport::Payment& payment,
+Applied apply_payment(pqxx::work& txn, domain::Order& order, const domain::Payment& record,
                       domain::EventCause cause, const Freshness& freshness) {
-    const auto record = to_domain(payment);
     const auto known = db::list_payments(txn, order.id);
     const auto seen = fingerprint(order, known);
     bool other_settled = false;
@@ -141,7 +104,7 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const iamport::Paym
     }
     if (ours) {
         // Another order's payment is never filed under this one.
-        db::upsert_payment(txn, order.id, record, boost::json::serialize(payment.raw));
+        db::upsert_payment(txn, order.id, record, record.raw_json);
     }
     std::optional<std::string> details;
     if (verdict.review_reason) {
@@ -181,14 +144,13 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const iamport::Paym
 }
 
 asio::awaitable<std::optional<FreshApplied>> apply_fresh(
-    app::DbExecutor& db, iamport::Client& iamport, iamport::Payment payment,
+    runtime::DbExecutor& db, iamport::Client& iamport, domain::Payment payment,
     domain::EventCause cause, const std::function<void(pqxx::work&, const Applied&)>& finish) {
     constexpr int kRounds = 3;
     Freshness freshness = kFetched;
     for (int round = 1;; ++round) {
         const bool last = round == kRounds;
-        auto outcome = co_await db.run([&](pqxx::connection& c) -> std::optional<FreshApplied> {
-            pqxx::work work(c);
+        auto outcome = co_await db.transact([&](pqxx::work& work) -> std::optional<FreshApplied> {
             auto order = db::find_order_for_update(work, payment.merchant_uid);
             if (!order) {
                 return std::nullopt;
@@ -201,7 +163,6 @@ asio::awaitable<std::optional<FreshApplied>> apply_fresh(
             if (finish) {
                 finish(work, result.applied);
             }
-            work.commit();
             return result;
         });
         if (!outcome || !outcome->applied.needs_fresh_record || outcome->gave_up) {
@@ -214,7 +175,7 @@ asio::awaitable<std::optional<FreshApplied>> apply_fresh(
         if (!fetched) {
             throw iamport_failure(fetched.error(), false);
         }
-        payment = std::move(fetched.value());
+        payment = iamport::to_domain(fetched.value());
     }
 }
 
@@ -253,47 +214,6 @@ bool expire_if_due(pqxx::work& txn, domain::Order& order, domain::EventCause cau
     return true;
 }
 
-http::HttpError iamport_failure(const iamport::Error& error, bool payment_call) {
-    using iamport::Outcome;
-    switch (error.outcome) {
-        case Outcome::declined:
-            if (!payment_call) {
-                break;
-            }
-            return http::HttpError(
-                Status::payment_required, "payment_failed",
-                error.message.empty() ? "iamport declined the payment" : error.message);
-        case Outcome::breaker_open: {
-            http::HttpError e(Status::service_unavailable, "iamport_unavailable",
-                              "iamport is failing; calls are paused for a few seconds");
-            e.retry_after = std::chrono::seconds(10);
-            return e;
-        }
-        case Outcome::not_sent:
-        case Outcome::upstream_error: {
-            // Not sent, or a read (or the access token) that never got its answer: nothing
-            // moved at iamport. A write whose answer was lost is unknown_outcome, never this.
-            if (error.timed_out) {
-                return http::HttpError(Status::gateway_timeout, "iamport_timeout",
-                                       "iamport did not answer in time; nothing was charged, "
-                                       "retry later");
-            }
-            if (error.outcome == Outcome::not_sent) {
-                return http::HttpError(Status::bad_gateway, "iamport_unreachable",
-                                       "iamport could not be reached; nothing was sent");
-            }
-            break;
-        }
-        case Outcome::not_found:
-        case Outcome::rejected:
-        case Outcome::unknown_outcome:
-        case Outcome::success:
-            break;
-    }
-    return http::HttpError(Status::bad_gateway, "iamport_error",
-                           "iamport failed to answer properly: " + error.message);
-}
-
 std::chrono::milliseconds settle_window(const iamport::Client& iamport) {
     return iamport.call_timeout() + kSettleMargin;
 }
@@ -312,9 +232,9 @@ std::string_view pay_method_of(db::AttemptKind kind) {
 // The payment that can be this attempt's own: made the way the attempt pays (Benepia points or a
 // virtual account), of its amount, and started no earlier than the attempt allowing for iamport's
 // clock being behind ours. An older failed checkout of the same order is never taken for it.
-const iamport::Payment* own_payment(const db::Attempt& attempt,
-                                    const std::vector<const iamport::Payment*>& payments) {
-    const iamport::Payment* own = nullptr;
+const domain::Payment* own_payment(const db::Attempt& attempt,
+                                   const std::vector<const domain::Payment*>& payments) {
+    const domain::Payment* own = nullptr;
     for (const auto* payment : payments) {
         if (payment->pay_method == pay_method_of(attempt.kind) && attempt.amount &&
             payment->amount == *attempt.amount &&
@@ -327,11 +247,11 @@ const iamport::Payment* own_payment(const db::Attempt& attempt,
 
 }  // namespace
 
-asio::awaitable<std::optional<OrderView>> sync_order(app::DbExecutor& db, iamport::Client& iamport,
+asio::awaitable<std::optional<OrderView>> sync_order(runtime::DbExecutor& db,
+                                                     iamport::Client& iamport,
                                                      std::string merchant_uid,
                                                      domain::EventCause cause) {
-    auto snapshot = co_await db.run([&](pqxx::connection& c) -> std::optional<Snapshot> {
-        pqxx::work work(c);
+    auto snapshot = co_await db.transact([&](pqxx::work& work) -> std::optional<Snapshot> {
         auto order = db::find_order(work, merchant_uid);
         if (!order) {
             return std::nullopt;
@@ -340,7 +260,6 @@ asio::awaitable<std::optional<OrderView>> sync_order(app::DbExecutor& db, iampor
         for (const auto& payment : db::list_payments(work, order->id)) {
             s.imp_uids.push_back(payment.imp_uid);
         }
-        work.commit();
         return s;
     });
     if (!snapshot) {
@@ -348,10 +267,10 @@ asio::awaitable<std::optional<OrderView>> sync_order(app::DbExecutor& db, iampor
     }
 
     // iamport's current word on every payment of the order, oldest first.
-    std::map<std::string, iamport::Payment> fetched;
+    std::map<std::string, domain::Payment> fetched;
     auto newest = co_await iamport.find_payment(merchant_uid);
     if (newest) {
-        fetched.emplace(newest->imp_uid, newest.value());
+        fetched.emplace(newest->imp_uid, iamport::to_domain(newest.value()));
     } else if (newest.outcome() != iamport::Outcome::not_found) {
         throw iamport_failure(newest.error(), false);
     }
@@ -361,21 +280,20 @@ asio::awaitable<std::optional<OrderView>> sync_order(app::DbExecutor& db, iampor
         }
         auto payment = co_await iamport.get_payment(imp_uid);
         if (payment) {
-            fetched.emplace(imp_uid, payment.value());
+            fetched.emplace(imp_uid, iamport::to_domain(payment.value()));
         } else if (payment.outcome() != iamport::Outcome::not_found) {
             throw iamport_failure(payment.error(), false);
         }
     }
-    std::vector<const iamport::Payment*> ordered;
+    std::vector<const domain::Payment*> ordered;
     for (const auto& [imp_uid, payment] : fetched) {
         ordered.push_back(&payment);
     }
     std::sort(ordered.begin(), ordered.end(),
               [](const auto* a, const auto* b) { return a->started_at < b->started_at; });
 
-    std::vector<iamport::Payment> deferred;  // records to re-fetch before they may decide
-    auto view = co_await db.run([&](pqxx::connection& c) -> std::optional<OrderView> {
-        pqxx::work work(c);
+    std::vector<domain::Payment> deferred;  // records to re-fetch before they may decide
+    auto view = co_await db.transact([&](pqxx::work& work) -> std::optional<OrderView> {
         auto order = db::find_order_for_update(work, merchant_uid);
         if (!order) {
             return std::nullopt;
@@ -437,7 +355,6 @@ asio::awaitable<std::optional<OrderView>> sync_order(app::DbExecutor& db, iampor
                                                   {"cause", domain::to_string(cause)}});
         }
         auto result = load_view(work, std::move(*order));
-        work.commit();
         return result;
     });
     if (!view || deferred.empty()) {
@@ -446,14 +363,12 @@ asio::awaitable<std::optional<OrderView>> sync_order(app::DbExecutor& db, iampor
     for (auto& payment : deferred) {
         co_await apply_fresh(db, iamport, std::move(payment), cause);
     }
-    co_return co_await db.run([&](pqxx::connection& c) -> std::optional<OrderView> {
-        pqxx::work work(c);
+    co_return co_await db.transact([&](pqxx::work& work) -> std::optional<OrderView> {
         auto order = db::find_order(work, merchant_uid);
         if (!order) {
             return std::nullopt;
         }
         auto result = load_view(work, std::move(*order));
-        work.commit();
         return result;
     });
 }

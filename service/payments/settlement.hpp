@@ -13,11 +13,11 @@
 
 #include "service/domain/order.hpp"
 #include "service/domain/payment.hpp"
-#include "service/http/error.hpp"
 #include "service/iamport/models.hpp"
 #include "service/iamport/result.hpp"
+#include "service/payments/failure.hpp"
 
-namespace mg::app {
+namespace mg::runtime {
 class DbExecutor;
 }
 namespace mg::iamport {
@@ -25,9 +25,6 @@ class Client;
 }
 
 namespace mg::payments {
-
-// iamport's Payment object reduced to what we keep.
-domain::Payment to_domain(const iamport::Payment& payment);
 
 struct OrderView {
     domain::Order order;
@@ -65,7 +62,7 @@ inline const Freshness kFetched{false, std::nullopt};
 // record not known to be fresh, or while a money call of ours on the order is in flight, writes
 // nothing and asks for a fresh one. A record behind the
 // stored one (lower status, less cancelled) is never written over it.
-Applied apply_payment(pqxx::work& txn, domain::Order& order, const iamport::Payment& payment,
+Applied apply_payment(pqxx::work& txn, domain::Order& order, const domain::Payment& payment,
                       domain::EventCause cause, const Freshness& freshness);
 
 // Re-fetches a payment and applies it until the record is fresh (a few rounds at most); what the
@@ -77,7 +74,7 @@ struct FreshApplied {
     bool gave_up = false;  // still not fresh after the last round: nothing was written
 };
 boost::asio::awaitable<std::optional<FreshApplied>> apply_fresh(
-    app::DbExecutor& db, iamport::Client& iamport, iamport::Payment payment,
+    runtime::DbExecutor& db, iamport::Client& iamport, domain::Payment payment,
     domain::EventCause cause, const std::function<void(pqxx::work&, const Applied&)>& finish = {});
 
 OrderView load_view(pqxx::work& txn, domain::Order order);
@@ -86,12 +83,6 @@ OrderView load_view(pqxx::work& txn, domain::Order order);
 // time becomes expired. Call it right after re-fetching the order's payments from iamport, so
 // that a deposit that did arrive is seen first. True when the order expired.
 bool expire_if_due(pqxx::work& txn, domain::Order& order, domain::EventCause cause);
-
-// The HTTP answer for an iamport call that failed (SPEC §4): declined → 402 payment_failed
-// with iamport's message, breaker open → 503, timeout before sending → 504, anything else
-// iamport got wrong → 502.
-// `payment_call`: false for reads (a refusal of a read is iamport misbehaving, not a decline).
-http::HttpError iamport_failure(const iamport::Error& error, bool payment_call = true);
 
 // How far iamport's clock may be behind ours when a payment's started_at is compared with the
 // time we recorded the attempt that may have made it.
@@ -108,7 +99,7 @@ std::chrono::milliseconds settle_window(const iamport::Client& iamport);
 // merchant_uid, which finds payments we never heard of) and applies them; settles attempts of
 // unknown outcome. nullopt when there is no such order. Throws iamport_failure() when iamport
 // can't answer.
-boost::asio::awaitable<std::optional<OrderView>> sync_order(app::DbExecutor& db,
+boost::asio::awaitable<std::optional<OrderView>> sync_order(runtime::DbExecutor& db,
                                                             iamport::Client& iamport,
                                                             std::string merchant_uid,
                                                             domain::EventCause cause);

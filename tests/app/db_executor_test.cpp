@@ -1,4 +1,4 @@
-#include "service/app/db_executor.hpp"
+#include "service/runtime/db_executor.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 
 #include "tests/support/test_db.hpp"
 
-namespace mg::app {
+namespace mg::runtime {
 namespace {
 
 using namespace std::chrono_literals;
@@ -144,4 +144,4 @@ TEST(DbExecutor, BeyondItsQueueLimitItIsOverloaded) {
 }
 
 }  // namespace
-}  // namespace mg::app
+}  // namespace mg::runtime

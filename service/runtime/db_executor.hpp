@@ -1,7 +1,9 @@
-// Runs blocking database work for coroutines:
+// Runs blocking database work for coroutines, most often one transaction:
 //
-//   auto order = co_await db.run([&](pqxx::connection& c) { pqxx::work w(c); …; w.commit(); return
-//   o; });
+//   auto order = co_await db.transact([&](pqxx::work& txn) { …; return o; });
+//
+// which commits when the callable returns and rolls back when it throws (db/transaction.hpp).
+// `run` hands over the bare connection, for work that is not one transaction.
 //
 // When the pool has an open connection idle, the job runs at once on the calling thread: a
 // request then costs no hand-off between threads, which on a small machine is worth more than
@@ -25,8 +27,9 @@
 #include <type_traits>
 
 #include "db/pool.hpp"
+#include "db/transaction.hpp"
 
-namespace mg::app {
+namespace mg::runtime {
 
 class DbOverloaded : public std::runtime_error {
   public:
@@ -53,6 +56,15 @@ class DbExecutor {
         }
     }
 
+    // `job(txn)` in a transaction of its own, committed when it returns. Database failures
+    // leave as db/errors.hpp types: db::UnknownOutcome when the commit's outcome is unknown.
+    template <class F>
+    boost::asio::awaitable<std::invoke_result_t<F&, pqxx::work&>> transact(F job) {
+        return run([job = std::move(job)](pqxx::connection& c) mutable {
+            return db::with_transaction(c, job);
+        });
+    }
+
     std::size_t waiting() const { return waiting_.load(); }
     db::ConnectionPool& pool() { return pool_; }
     // Waits for the jobs on the thread pool; later jobs no longer run on the calling thread.
@@ -69,4 +81,4 @@ class DbExecutor {
     std::atomic<bool> stopped_{false};
 };
 
-}  // namespace mg::app
+}  // namespace mg::runtime

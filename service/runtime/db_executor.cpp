@@ -1,4 +1,4 @@
-#include "service/app/db_executor.hpp"
+#include "service/runtime/db_executor.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -6,7 +6,7 @@
 
 #include "db/errors.hpp"
 
-namespace mg::app {
+namespace mg::runtime {
 
 namespace asio = boost::asio;
 
@@ -24,6 +24,13 @@ void run_with(db::ConnectionPool::Lease& lease, const std::function<void(pqxx::c
         // A connection lost during COMMIT is in no state to be reused.
         lease.discard();
         db::rethrow_as_db_error();
+    } catch (const db::Unavailable&) {
+        // The same, already translated (db::with_transaction).
+        lease.discard();
+        throw;
+    } catch (const db::UnknownOutcome&) {
+        lease.discard();
+        throw;
     } catch (...) {
         db::rethrow_as_db_error();
     }
@@ -76,4 +83,4 @@ asio::awaitable<void> DbExecutor::run_erased(std::function<void(pqxx::connection
     co_await asio::co_spawn(threads_.get_executor(), task, asio::use_awaitable);
 }
 
-}  // namespace mg::app
+}  // namespace mg::runtime
