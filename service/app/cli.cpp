@@ -8,6 +8,7 @@
 
 #include "db/api_keys_repository.hpp"
 #include "db/errors.hpp"
+#include "db/transaction.hpp"
 #include "service/api/api_keys.hpp"
 #include "service/app/serve.hpp"
 #include "service/common/config.hpp"
@@ -65,17 +66,13 @@ int api_key_create(const Config& config, const std::vector<std::string>& args) {
     const auto key = api::generate_api_key();
     try {
         pqxx::connection connection(config.database_url);
-        pqxx::work work(connection);
-        db::insert_api_key(work, name, api::hash_api_key(key), scopes);
-        work.commit();
-    } catch (...) {
-        try {
-            db::rethrow_as_db_error();
-        } catch (const db::Conflict&) {
-            std::cerr << "merchant-gateway: an active API key named '" << name
-                      << "' exists; revoke it first\n";
-            return 1;
-        }
+        db::with_transaction(connection, [&](pqxx::work& work) {
+            db::insert_api_key(work, name, api::hash_api_key(key), scopes);
+        });
+    } catch (const db::Conflict&) {
+        std::cerr << "merchant-gateway: an active API key named '" << name
+                  << "' exists; revoke it first\n";
+        return 1;
     }
     std::string joined;
     for (const auto& scope : scopes) {
@@ -92,9 +89,8 @@ int api_key_revoke(const Config& config, const std::vector<std::string>& args) {
         throw UsageError("api-key revoke needs --name NAME");
     }
     pqxx::connection connection(config.database_url);
-    pqxx::work work(connection);
-    const int revoked = db::revoke_api_key(work, args[1]);
-    work.commit();
+    const int revoked = db::with_transaction(
+        connection, [&](pqxx::work& work) { return db::revoke_api_key(work, args[1]); });
     if (revoked == 0) {
         std::cerr << "merchant-gateway: no active API key is named '" << args[1] << "'\n";
         return 1;

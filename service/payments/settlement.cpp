@@ -66,6 +66,30 @@ bool call_in_flight(pqxx::work& txn, const domain::Order& order) {
     return false;
 }
 
+// A vbank amount change of ours (PATCH …/vbank) still open — in flight, or its answer lost — that
+// iamport's record shows taken: the account holds exactly the attempt's amount. The order follows
+// it before the payment is checked against the order's amount, so that the buyer's deposit of
+// the new amount is paid, not reviewed.
+void follow_amount_change(pqxx::work& txn, domain::Order& order, const domain::Payment& record) {
+    if (order.status != OrderStatus::awaiting_deposit ||
+        (record.status != "ready" && record.status != "paid")) {
+        return;
+    }
+    for (const auto& attempt : db::list_open_attempts(txn, order.id)) {
+        if (attempt.kind == db::AttemptKind::vbank_update && attempt.amount &&
+            attempt.imp_uid == record.imp_uid && record.amount == *attempt.amount &&
+            order.amount != *attempt.amount) {
+            db::set_order_amount(txn, order.id, *attempt.amount);
+            log::info("order amount follows a change iamport took",
+                      {{"merchant_uid", order.merchant_uid},
+                       {"imp_uid", record.imp_uid},
+                       {"attempt", attempt.id},
+                       {"amount", *attempt.amount}});
+            order.amount = *attempt.amount;
+        }
+    }
+}
+
 }  // namespace
 
 Applied apply_payment(pqxx::work& txn, domain::Order& order, const domain::Payment& record,
@@ -90,6 +114,9 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const domain::Payme
             (stored.paid_at > 0 || stored.cancel_amount > 0 || stored.status == "paid")) {
             other_settled = true;
         }
+    }
+    if (ours) {
+        follow_amount_change(txn, order, record);
     }
     const auto verdict = domain::judge_payment(order, record, other_settled);
     const bool fresh = freshness.own_answer || (freshness.seen && *freshness.seen == seen);
@@ -297,20 +324,6 @@ asio::awaitable<std::optional<OrderView>> sync_order(runtime::DbExecutor& db,
         auto order = db::find_order_for_update(work, merchant_uid);
         if (!order) {
             return std::nullopt;
-        }
-        for (const auto& attempt : db::list_open_attempts(work, order->id)) {
-            // A vbank amount change iamport took, that we never heard back about: the order
-            // follows it before the payment is checked against the order's amount.
-            if (attempt.kind == db::AttemptKind::vbank_update && attempt.amount) {
-                for (const auto* payment : ordered) {
-                    if (attempt.imp_uid && payment->imp_uid == *attempt.imp_uid &&
-                        payment->status == "ready" && payment->amount == *attempt.amount &&
-                        order->status == OrderStatus::awaiting_deposit) {
-                        db::set_order_amount(work, order->id, *attempt.amount);
-                        order->amount = *attempt.amount;
-                    }
-                }
-            }
         }
         for (const auto* payment : ordered) {
             if (apply_payment(work, *order, *payment, cause, kFetched).needs_fresh_record) {

@@ -357,6 +357,25 @@ TEST_F(Webhooks, ADepositDuringAnAmountChangeWaitsForItsAnswer) {
     EXPECT_EQ(status_of(*gateway_, "inflight-vbank-1"), "paid");
 }
 
+TEST_F(Webhooks, ADepositAfterAnAmountChangeWhoseAnswerWasLostIsPaid) {
+    // No reconciler pass for the test's length: only the deposit's notice can settle the order.
+    gateway_ = start_gateway(false, {{"RECONCILE_INTERVAL", "3600"}});
+    new_order(*gateway_, "lost-patch-1", 10000);
+    const auto imp_uid = issue_vbank(*gateway_, "lost-patch-1");
+    ASSERT_TRUE(wait_until_inbox_settled());
+    // iamport takes the new amount; the proxy in front of it answers 502.
+    sim_->set_fault({{"endpoint", "PUT /vbanks/{imp_uid}"}, {"kind", "proxy_error"}, {"count", 1}});
+    const auto patched =
+        gateway_->request("PATCH", "/v1/orders/lost-patch-1/vbank", R"({"amount":7000})", auth());
+    ASSERT_EQ(patched.status, 202) << patched.body;
+    // The buyer deposits the amount iamport now holds: the notice proves the change took.
+    sim_->deposit(imp_uid);
+    EXPECT_TRUE(wait_for_status(*gateway_, "lost-patch-1", "paid"));
+    ASSERT_TRUE(wait_until_inbox_settled());
+    EXPECT_EQ(transitions_to("lost-patch-1", "needs_review"), 0);
+    EXPECT_EQ(query_int("SELECT amount FROM orders WHERE merchant_uid = 'lost-patch-1'"), 7000);
+}
+
 TEST_F(Webhooks, ARecordFetchedBeforeACancelNeverUndoesIt) {
     gateway_ = start_gateway(true);
     new_order(*gateway_, "stale-cancel-1", 9000);
