@@ -216,7 +216,13 @@ asio::awaitable<http::Response> Api::handle(http::Request& request,
     try {
         if (request.method() == http::Verb::options &&
             !request[http::beast_http::field::access_control_request_method].empty()) {
-            // A CORS preflight: allowed origins may use the routes a browser may call.
+            // A CORS preflight: allowed origins may use the routes a browser may call, and
+            // only routes that exist.
+            const auto requested = http::beast_http::string_to_verb(
+                request[http::beast_http::field::access_control_request_method]);
+            if (std::holds_alternative<http::Router::NoRoute>(router_.match(requested, path))) {
+                throw http::not_found("route_not_found", "no such route");
+            }
             if (!cors) {
                 throw HttpError(Status::forbidden, "cors_origin_not_allowed",
                                 "this origin is not in CORS_ALLOWED_ORIGINS");

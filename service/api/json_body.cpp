@@ -57,7 +57,10 @@ boost::json::object parse_json_object(const http::Request& request, bool allow_e
     options.max_depth = 32;
     boost::system::error_code ec;
     // Numbers read exactly: custom_data is stored as sent and must read back the same.
-    auto value = parse_exact_json(request.body(), ec, options);
+    auto value = parse_exact_json(request.body(), ec, options, DuplicateKeys::refuse);
+    if (ec == duplicate_key_error()) {
+        throw http::bad_request("duplicate_key", "the request body names a member twice");
+    }
     if (ec) {
         throw http::bad_request("malformed_json", "the request body is not valid JSON");
     }

@@ -1,4 +1,5 @@
 // /v1/orders: create, read, list.
+#include <algorithm>
 #include <boost/json/value_from.hpp>
 #include <boost/url/parse.hpp>
 #include <charconv>
@@ -38,6 +39,28 @@ std::optional<std::int64_t> parse_query_integer(std::string_view field, std::str
     return value;
 }
 
+// created_from / created_to: UNIX seconds from 1970 to the end of year 9999, which PostgreSQL's
+// timestamps hold (beyond it the query would fail, not the request).
+constexpr std::int64_t kLatestSecond = 253402300799;
+std::optional<std::int64_t> parse_query_time(std::string_view field, std::string_view text) {
+    const auto value = parse_query_integer(field, text);
+    if (*value < 0 || *value > kLatestSecond) {
+        throw http::validation_failed(
+            std::string(field),
+            std::string(field) + " must be UNIX seconds between 0 and 253402300799");
+    }
+    return value;
+}
+
+// A query key as an error may name it: printable ASCII of a sane length, else not echoed.
+std::string echoable(std::string_view key) {
+    const bool printable =
+        !key.empty() && key.size() <= 64 && std::all_of(key.begin(), key.end(), [](char c) {
+            return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+        });
+    return printable ? std::string(key) : std::string("query");
+}
+
 std::string encode_cursor(std::int64_t before_id) {
     return crypto::base64url_encode(std::string(kCursorPrefix) + std::to_string(before_id));
 }
@@ -71,9 +94,9 @@ db::OrderFilter decode_list_query(std::string_view target) {
                 throw http::validation_failed("status", "unknown order status");
             }
         } else if (key == "created_from") {
-            filter.created_from = parse_query_integer(key, value);
+            filter.created_from = parse_query_time(key, value);
         } else if (key == "created_to") {
-            filter.created_to = parse_query_integer(key, value);
+            filter.created_to = parse_query_time(key, value);
         } else if (key == "limit") {
             const auto limit = *parse_query_integer(key, value);
             if (limit < 1) {
@@ -84,7 +107,7 @@ db::OrderFilter decode_list_query(std::string_view target) {
         } else if (key == "cursor") {
             filter.before_id = decode_cursor(value);
         } else {
-            throw http::validation_failed(std::string(key), "unknown query parameter");
+            throw http::validation_failed(echoable(key), "unknown query parameter");
         }
     }
     return filter;

@@ -29,7 +29,15 @@ ip::address source_of(const http::RequestContext& ctx, const Config& config) {
         !contains_any(config.webhook_trusted_proxies, source)) {
         return source;
     }
-    std::string_view forwarded = ctx.header("X-Forwarded-For");
+    // Every X-Forwarded-For line, in order, is one list (RFC 9110 §5.3): a proxy that appends
+    // a line of its own leaves the client's forged first line at the far end, never trusted.
+    std::string all_lines;
+    const auto lines = ctx.request.equal_range("X-Forwarded-For");
+    for (auto line = lines.first; line != lines.second; ++line) {
+        all_lines += all_lines.empty() ? "" : ",";
+        all_lines += std::string_view(line->value());
+    }
+    std::string_view forwarded = all_lines;
     while (!forwarded.empty()) {
         const auto comma = forwarded.rfind(',');
         auto item = comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1);

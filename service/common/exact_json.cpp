@@ -6,6 +6,8 @@
 #include <boost/system/system_error.hpp>
 #include <charconv>
 #include <string>
+#include <unordered_set>
+#include <vector>
 
 namespace mg {
 namespace {
@@ -22,11 +24,23 @@ struct ExactHandler {
 
     boost::json::value_stack stack;
     std::string number;  // the text of a number that arrives in parts
+    // With duplicate keys refused: the keys of each object being read, innermost last.
+    bool refuse_duplicates = false;
+    std::vector<std::unordered_set<std::string>> keys;
+    std::string key;  // the text of a key that arrives in parts
 
     bool on_document_begin(error_code&) { return true; }
     bool on_document_end(error_code&) { return true; }
-    bool on_object_begin(error_code&) { return true; }
+    bool on_object_begin(error_code&) {
+        if (refuse_duplicates) {
+            keys.emplace_back();
+        }
+        return true;
+    }
     bool on_object_end(std::size_t n, error_code&) {
+        if (refuse_duplicates) {
+            keys.pop_back();
+        }
         stack.push_object(n);
         return true;
     }
@@ -36,10 +50,22 @@ struct ExactHandler {
         return true;
     }
     bool on_key_part(string_view s, std::size_t, error_code&) {
+        if (refuse_duplicates) {
+            key.append(s.data(), s.size());
+        }
         stack.push_chars(s);
         return true;
     }
-    bool on_key(string_view s, std::size_t, error_code&) {
+    bool on_key(string_view s, std::size_t, error_code& ec) {
+        if (refuse_duplicates) {
+            key.append(s.data(), s.size());
+            const bool fresh = keys.back().insert(key).second;
+            key.clear();
+            if (!fresh) {
+                ec = duplicate_key_error();
+                return false;
+            }
+        }
         stack.push_key(s);
         return true;
     }
@@ -88,10 +114,16 @@ struct ExactHandler {
 
 }  // namespace
 
+error_code duplicate_key_error() {
+    return boost::system::errc::make_error_code(boost::system::errc::file_exists);
+}
+
 boost::json::value parse_exact_json(std::string_view text, error_code& ec,
-                                    const boost::json::parse_options& options) {
+                                    const boost::json::parse_options& options,
+                                    DuplicateKeys duplicates) {
     boost::json::basic_parser<ExactHandler> parser(options);
     parser.handler().stack.reset();
+    parser.handler().refuse_duplicates = duplicates == DuplicateKeys::refuse;
     const auto used = parser.write_some(false, text.data(), text.size(), ec);
     if (!ec && used < text.size()) {
         ec = boost::json::error::extra_data;

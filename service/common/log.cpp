@@ -63,7 +63,7 @@ class LineFormatter final : public spdlog::formatter {
 
     void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
         const std::string_view payload(msg.payload.data(), msg.payload.size());
-        const auto mark = payload.find(kFieldMark);
+        const auto mark = payload.rfind(kFieldMark);
         const std::string_view text = payload.substr(0, mark);
         const std::string_view fields =
             mark == std::string_view::npos ? std::string_view{} : payload.substr(mark + 1);
@@ -185,9 +185,24 @@ void write(spdlog::level::level_enum level, std::string_view message, Fields fie
     if (!logger->should_log(level)) {
         return;
     }
-    std::string payload(message);
+    // The message is our own text, but no control character of it may reach a line as such:
+    // JSON escapes them; the text format writes each as \uXXXX. The field mark always follows
+    // the message and the formatter looks for the last one, so a mark inside the message (or
+    // anywhere but there) splits nothing.
+    std::string payload;
+    payload.reserve(message.size() + 16 * fields.size() + 1);
+    for (const char c : message) {
+        if (g_format == Format::text && (static_cast<unsigned char>(c) < 0x20 || c == '\x7f')) {
+            std::array<char, 8> buffer{};
+            std::snprintf(buffer.data(), buffer.size(), "\\u%04x",
+                          static_cast<unsigned>(static_cast<unsigned char>(c)));
+            payload += buffer.data();
+        } else {
+            payload += c;
+        }
+    }
+    payload += kFieldMark;
     if (fields.size() != 0) {
-        payload += kFieldMark;
         for (const auto& field : fields) {
             if (g_format == Format::json) {
                 payload += ',';
@@ -198,7 +213,9 @@ void write(spdlog::level::level_enum level, std::string_view message, Fields fie
                 payload += ' ';
                 payload += field.key;
                 payload += '=';
-                append_value(payload, field.value, false);
+                // Text quoted and escaped as in JSON, so that no value can forge another field
+                // or a line of its own.
+                append_value(payload, field.value, true);
             }
         }
     }

@@ -116,11 +116,15 @@ Router::Result Router::match(Verb method, std::string_view path) const {
         if (!matched) {
             continue;
         }
-        if (route.method == method) {
+        // HEAD is answered by the GET route (the server sends its head only).
+        if (route.method == method || (method == Verb::head && route.method == Verb::get)) {
             return Match{&route.handler, &route.pattern, std::move(params)};
         }
         const auto name = boost::beast::http::to_string(route.method);
         allowed.emplace_back(name.data(), name.size());
+        if (route.method == Verb::get) {
+            allowed.emplace_back("HEAD");
+        }
     }
     if (!allowed.empty()) {
         std::sort(allowed.begin(), allowed.end());  // a stable Allow whatever the order of add()

@@ -1,5 +1,6 @@
 // Routes keyed by path pattern and method. A path that matches no pattern is a 404; a path
-// that matches with another method is a 405 listing the allowed ones.
+// that matches with another method is a 405 listing the allowed ones. HEAD matches the GET
+// route of a path (the server then sends the response's head only).
 #pragma once
 
 #include <string>

@@ -1,5 +1,6 @@
 #include "service/http/server.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -11,7 +12,10 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cctype>
+#include <optional>
 
 #include "service/common/crypto.hpp"
 #include "service/common/log.hpp"
@@ -39,6 +43,52 @@ Response refusal(Status status, std::string_view code, std::string_view message)
     response.set("X-Request-Id", crypto::random_token(12));
     response.keep_alive(false);
     return response;
+}
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+std::string_view trimmed(std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+        text.remove_prefix(1);
+    }
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
+        text.remove_suffix(1);
+    }
+    return text;
+}
+
+// What a request's head may not be, whatever Beast would make of it: a method we do not know
+// (501, before routing, so that no made-up method reaches a handler, a log or a metric), an
+// HTTP/1.1 request without exactly one Host, and any framing a proxy could read otherwise than
+// we do (a Transfer-Encoding other than exactly `chunked`, several of them, or one beside a
+// Content-Length). nullopt when the head is acceptable.
+std::optional<Response> refuse_head(const beast::http::request<beast::http::string_body>& head) {
+    if (head.method() == beast::http::verb::unknown) {
+        return refusal(Status::not_implemented, "method_not_implemented",
+                       "this method is not supported");
+    }
+    const auto hosts = std::distance(head.equal_range(beast::http::field::host).first,
+                                     head.equal_range(beast::http::field::host).second);
+    if ((head.version() >= 11 && hosts != 1) || hosts > 1) {
+        return refusal(Status::bad_request, "malformed_request",
+                       "an HTTP/1.1 request needs exactly one Host header");
+    }
+    const auto encodings = head.equal_range(beast::http::field::transfer_encoding);
+    const auto encoding_lines = std::distance(encodings.first, encodings.second);
+    if (encoding_lines > 0) {
+        const bool chunked = encoding_lines == 1 &&
+                             equals_ignoring_case(trimmed(encodings.first->value()), "chunked");
+        if (!chunked || head.count(beast::http::field::content_length) > 0) {
+            return refusal(Status::bad_request, "unsupported_transfer_encoding",
+                           "only Transfer-Encoding: chunked is accepted, without Content-Length");
+        }
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -115,6 +165,16 @@ asio::awaitable<void> Server::run_session(tcp::socket socket) {
                     co_await beast::http::async_write(session->stream, go_on, kUseTuple);
                 }
             }
+            if (!header_ec) {
+                if (auto refused = refuse_head(parser.get())) {
+                    if (protocol_error_hook_) {
+                        protocol_error_hook_(refused->result(), "request head refused");
+                    }
+                    session->stream.expires_after(std::chrono::seconds(5));
+                    co_await beast::http::async_write(session->stream, *refused, kUseTuple);
+                    break;
+                }
+            }
             beast::error_code ec = header_ec;
             if (!ec && !parser.is_done()) {
                 auto [body_ec, body_bytes] =
@@ -152,6 +212,7 @@ asio::awaitable<void> Server::run_session(tcp::socket socket) {
             session->busy = true;
             Request request = parser.release();
             const bool keep_alive = request.keep_alive();
+            const bool head = request.method() == beast::http::verb::head;
             Response response;
             try {
                 response = co_await handler_(request, info);
@@ -163,8 +224,19 @@ asio::awaitable<void> Server::run_session(tcp::socket socket) {
             response.version(request.version());
             response.keep_alive(keep_alive && !draining_);
             session->stream.expires_after(limits_.request_timeout);
-            auto [write_ec, written] =
-                co_await beast::http::async_write(session->stream, response, kUseTuple);
+            beast::error_code write_ec;
+            if (head) {
+                // The head GET would answer, Content-Length included, and never a body.
+                response.prepare_payload();
+                beast::http::response_serializer<beast::http::string_body> serializer(response);
+                auto [head_ec, written] = co_await beast::http::async_write_header(
+                    session->stream, serializer, kUseTuple);
+                write_ec = head_ec;
+            } else {
+                auto [body_ec, written] =
+                    co_await beast::http::async_write(session->stream, response, kUseTuple);
+                write_ec = body_ec;
+            }
             session->busy = false;
             if (write_ec || !response.keep_alive()) {
                 break;

@@ -88,16 +88,25 @@ Registry& registry() {
 
 }  // namespace
 
+std::string method_label(std::string_view method) {
+    static constexpr std::string_view kKnown[] = {"GET",   "HEAD",   "POST",   "PUT",
+                                                  "PATCH", "DELETE", "OPTIONS"};
+    for (const auto known : kKnown) {
+        if (method == known) {
+            return std::string(known);
+        }
+    }
+    return "other";
+}
+
 void observe_request(std::string_view method, std::string_view route, int status, double seconds) {
     auto& r = registry();
     const std::string route_label = route.empty() ? "unmatched" : std::string(route);
+    const auto method_value = method_label(method);
     r.requests
-        .Add({{"method", std::string(method)},
-              {"route", route_label},
-              {"status", std::to_string(status)}})
+        .Add({{"method", method_value}, {"route", route_label}, {"status", std::to_string(status)}})
         .Increment();
-    r.request_seconds
-        .Add({{"method", std::string(method)}, {"route", route_label}}, kLatencyBuckets)
+    r.request_seconds.Add({{"method", method_value}, {"route", route_label}}, kLatencyBuckets)
         .Observe(seconds);
 }
 

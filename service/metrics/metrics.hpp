@@ -8,7 +8,10 @@
 
 namespace mg::metrics {
 
-// An answered request: the route pattern (not the raw path, so label values stay few).
+// An answered request: the route pattern (not the raw path, so label values stay few), and
+// the method as one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or `other`: no value a
+// client sends ever becomes a label of its own.
+std::string method_label(std::string_view method);
 void observe_request(std::string_view method, std::string_view route, int status, double seconds);
 // A call to iamport: endpoint like "POST /vbanks", outcome like "success", "declined".
 void observe_iamport(std::string_view endpoint, std::string_view outcome, double seconds);

@@ -1,5 +1,7 @@
 #include "service/payments/failure.hpp"
 
+#include "service/common/log.hpp"
+
 namespace mg::payments {
 
 Failure iamport_failure(const iamport::Error& error, bool payment_call) {
@@ -38,8 +40,12 @@ Failure iamport_failure(const iamport::Error& error, bool payment_call) {
         case Outcome::success:
             break;
     }
+    // iamport's own text (about tokens, hosts, its internals) is for the log, never a caller.
+    log::warn("iamport failed to answer properly", {{"outcome", iamport::to_string(error.outcome)},
+                                                    {"http_status", error.http_status},
+                                                    {"error", error.message}});
     return Failure(Kind::iamport_error, "iamport_error",
-                   "iamport failed to answer properly: " + error.message);
+                   "iamport failed to answer properly; see the service's log");
 }
 
 }  // namespace mg::payments

@@ -6,9 +6,11 @@
 
 #include <array>
 #include <atomic>
+#include <boost/asio.hpp>
 #include <boost/json/serialize.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 
 #include "test_paths.hpp"
 
@@ -153,6 +155,30 @@ HttpResponse GatewayTest::create_order(const boost::json::value& body, Headers h
         headers = auth();
     }
     return gateway_->post_json("/v1/orders", body, headers);
+}
+
+std::string raw_exchange(unsigned short port, const std::string& bytes,
+                         std::chrono::milliseconds timeout) {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket(io);
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    boost::system::error_code ec;
+    boost::asio::write(socket, boost::asio::buffer(bytes), ec);
+    std::string received;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    socket.non_blocking(true);
+    while (std::chrono::steady_clock::now() < deadline) {
+        char buffer[4096];
+        const auto n = socket.read_some(boost::asio::buffer(buffer), ec);
+        if (ec == boost::asio::error::would_block) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            continue;
+        }
+        if (ec)
+            break;
+        received.append(buffer, n);
+    }
+    return received;
 }
 
 }  // namespace mg::test

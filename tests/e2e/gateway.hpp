@@ -65,6 +65,11 @@ class Gateway {
     std::unique_ptr<ChildProcess> process_;
 };
 
+// Sends raw bytes to 127.0.0.1:`port` and returns whatever comes back until the server closes
+// (or `timeout`).
+std::string raw_exchange(unsigned short port, const std::string& bytes,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 // A gateway, a database and a key with every scope, for most tests.
 class GatewayTest : public ::testing::Test {
   protected:

@@ -149,7 +149,7 @@ TEST_F(Orders, NotFoundAndWrongMethod) {
 
     response = gateway_->request("DELETE", "/v1/orders", {}, auth());
     EXPECT_EQ(response.status, 405);
-    EXPECT_EQ(response.header("Allow"), "GET, POST");
+    EXPECT_EQ(response.header("Allow"), "GET, HEAD, POST");
 }
 
 TEST_F(Orders, ListIsNewestFirstWithKeysetPagesAndFilters) {

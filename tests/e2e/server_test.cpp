@@ -13,31 +13,6 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-// Sends raw bytes and returns whatever comes back until the server closes (or `timeout`).
-std::string raw_exchange(unsigned short port, const std::string& bytes,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-    asio::io_context io;
-    tcp::socket socket(io);
-    socket.connect({asio::ip::make_address("127.0.0.1"), port});
-    boost::system::error_code ec;
-    asio::write(socket, asio::buffer(bytes), ec);
-    std::string received;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    socket.non_blocking(true);
-    while (std::chrono::steady_clock::now() < deadline) {
-        char buffer[4096];
-        const auto n = socket.read_some(asio::buffer(buffer), ec);
-        if (ec == asio::error::would_block) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            continue;
-        }
-        if (ec)
-            break;
-        received.append(buffer, n);
-    }
-    return received;
-}
-
 class Server : public GatewayTest {
   protected:
     Headers extra_env() const override { return {{"REQUEST_TIMEOUT", "1"}}; }

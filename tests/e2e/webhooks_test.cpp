@@ -478,7 +478,14 @@ TEST_F(Webhooks, OnlyAllowedSourcesMayDeliver) {
     EXPECT_EQ(response.status, 403);
     response = post_webhook(*proxied, body);
     EXPECT_EQ(response.status, 403);
-    EXPECT_EQ(query_int("SELECT count(*) FROM webhook_inbox"), 1);
+    // A proxy that appends a line of its own: the forged first line is the far end of one list.
+    response = post_webhook(
+        *proxied, body, {{"X-Forwarded-For", "203.0.113.7"}, {"X-Forwarded-For", "198.51.100.1"}});
+    EXPECT_EQ(response.status, 403);
+    response = post_webhook(
+        *proxied, body, {{"X-Forwarded-For", "198.51.100.1"}, {"X-Forwarded-For", "203.0.113.8"}});
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(query_int("SELECT count(*) FROM webhook_inbox"), 2);
 }
 
 }  // namespace

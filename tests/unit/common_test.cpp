@@ -2,6 +2,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <set>
 #include <sstream>
@@ -92,6 +93,35 @@ TEST_F(CapturedLog, TextFormatForHumans) {
     capture(log::Format::text);
     log::info("listening", {{"port", 8080}});
     EXPECT_NE(stream_.str().find("info listening port=8080"), std::string::npos) << stream_.str();
+}
+
+TEST_F(CapturedLog, TextValuesAreQuotedSoNoValueForgesAField) {
+    capture(log::Format::text);
+    log::info("webhook processed",
+              {{"imp_uid", "x source=10.9.9.9 outcome=applied"}, {"attempts", 2}});
+    log::warn("iamport said\nlevel=error forged line", {{"error", "a\x1e\nb\"c"}});
+    const auto out = stream_.str();
+    EXPECT_NE(
+        out.find(R"(webhook processed imp_uid="x source=10.9.9.9 outcome=applied" attempts=2)"),
+        std::string::npos)
+        << out;
+    EXPECT_NE(out.find(R"(iamport said\u000alevel=error forged line error="a\u001e\nb\"c")"),
+              std::string::npos)
+        << out;
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 2) << out;  // two entries, two lines
+}
+
+TEST_F(CapturedLog, ARecordSeparatorInAJsonMessageOrValueSplitsNothing) {
+    capture(log::Format::json);
+    log::error("upstream \x1e said", {{"error", "x\x1e\"y\":1"}, {"n", 1}});
+    std::string line;
+    std::istringstream lines(stream_.str());
+    std::getline(lines, line);
+    const auto parsed = boost::json::parse(line).as_object();
+    EXPECT_EQ(parsed.at("msg").as_string(), "upstream \x1e said");
+    EXPECT_EQ(parsed.at("error").as_string(), "x\x1e\"y\":1");
+    EXPECT_EQ(parsed.at("n").as_int64(), 1);
+    EXPECT_FALSE(parsed.contains("y"));
 }
 
 }  // namespace

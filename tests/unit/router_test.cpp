@@ -36,7 +36,7 @@ TEST(Router, UnknownPathIsNoRouteAndWrongMethodListsAllowed) {
     EXPECT_TRUE(std::holds_alternative<Router::NoRoute>(router.match(Verb::get, "/v1/orders/a/b")));
     const auto result = router.match(Verb::delete_, "/v1/orders");
     ASSERT_TRUE(std::holds_alternative<Router::WrongMethod>(result));
-    EXPECT_EQ(std::get<Router::WrongMethod>(result).allow, "GET, POST");
+    EXPECT_EQ(std::get<Router::WrongMethod>(result).allow, "GET, HEAD, POST");
 }
 
 TEST(Router, PercentDecodesParametersAndRefusesEncodedSlash) {
