@@ -1,5 +1,6 @@
 #include "db/orders_repository.hpp"
 
+#include <functional>
 #include <limits>
 #include <pqxx/pqxx>
 #include <stdexcept>
@@ -131,10 +132,20 @@ domain::Order order_from_row(const pqxx::row& row) {
     return order;
 }
 
+// Client secrets stored before they were sealed (sealed ones start with "v1."), a batch at a
+// time; instances starting together skip each other's rows.
+constexpr Statement kListUnsealedSecrets{
+    "mg_list_unsealed_secrets",
+    "SELECT id, client_secret FROM orders WHERE client_secret NOT LIKE 'v1.%' "
+    "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"};
+constexpr Statement kSetClientSecret{"mg_set_client_secret",
+                                     "UPDATE orders SET client_secret = $2 WHERE id = $1"};
+
 const std::vector<Statement>& order_statements() {
     static const std::vector<Statement> statements = {
-        kInsertOrder,        kFindOrder,        kFindOrderForUpdate, kListOrders,
-        kListOrdersByStatus, kAppendOrderEvent, kSetOrderStatus,     kListOrderEvents,
+        kInsertOrder,         kFindOrder,        kFindOrderForUpdate, kListOrders,
+        kListOrdersByStatus,  kAppendOrderEvent, kSetOrderStatus,     kListOrderEvents,
+        kListUnsealedSecrets, kSetClientSecret,
     };
     return statements;
 }
@@ -223,6 +234,17 @@ std::vector<OrderEventRow> list_order_events(pqxx::work& txn, std::int64_t order
         events.push_back(std::move(event));
     }
     return events;
+}
+
+int seal_client_secrets(pqxx::work& txn, int limit,
+                        const std::function<std::string(std::string_view)>& seal) {
+    int sealed = 0;
+    for (const auto& row : exec_statement(txn, kListUnsealedSecrets, limit)) {
+        exec_statement(txn, kSetClientSecret, row[0].as<std::int64_t>(),
+                       seal(row[1].as<std::string>()));
+        ++sealed;
+    }
+    return sealed;
 }
 
 }  // namespace mg::db

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <pqxx/transaction>
 #include <string>
@@ -72,5 +73,10 @@ struct OrderEventRow {
 
 // The order's events, oldest first.
 std::vector<OrderEventRow> list_order_events(pqxx::work& txn, std::int64_t order_id);
+
+// Seals up to `limit` client secrets stored in the clear (before they were kept sealed) with
+// `seal`; how many it sealed. Run in batches at start-up until it returns 0.
+int seal_client_secrets(pqxx::work& txn, int limit,
+                        const std::function<std::string(std::string_view)>& seal);
 
 }  // namespace mg::db

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <boost/asio/this_coro.hpp>
 #include <cctype>
+#include <pqxx/nontransaction>
 
 #include "db/api_keys_repository.hpp"
 #include "db/errors.hpp"
 #include "db/idempotency_repository.hpp"
+#include "db/orders_repository.hpp"
 #include "service/api/order_access.hpp"
 #include "service/common/crypto.hpp"
 #include "service/common/log.hpp"
@@ -23,6 +25,8 @@ using http::HttpError;
 using http::Status;
 
 namespace {
+
+constexpr std::string_view kStoredResponseContext = "idempotency_keys.response_body";
 
 constexpr std::chrono::hours kIdempotencyTtl{24};
 // A claim whose holder has not finished after this long is presumed dead (its process
@@ -149,6 +153,7 @@ http::Response map_exception(std::exception_ptr failure, const http::RequestCont
 
 Api::Api(ApiDependencies deps)
     : deps_(deps),
+      secrets_(deps.config.gateway_secret_key),
       key_cache_(deps.config.api_key_cache_ttl),
       rate_limiter_(deps.config.limits.rate_per_second, deps.config.limits.rate_burst) {
     add_health_routes(*this);
@@ -166,9 +171,14 @@ void Api::add(http::Verb method, std::string pattern, Access access, ApiHandler 
                     if (access.kind == Access::Kind::api_key) {
                         caller = co_await authenticate(ctx, access);
                     }
+                    caller.secrets = &secrets_;
                     require_possible_merchant_uid(ctx, caller);
                     if (replayable && access.kind == Access::Kind::api_key &&
                         !ctx.header("Idempotency-Key").empty()) {
+                        if (caller.is_browser()) {
+                            // Nothing is stored for a secret that is not the order's.
+                            co_await require_browser_access(ctx, caller);
+                        }
                         co_return co_await with_idempotency(ctx, caller, handler);
                     }
                     co_return co_await handler(ctx, caller);
@@ -311,6 +321,15 @@ asio::awaitable<Caller> Api::authenticate(http::RequestContext& ctx, const Acces
     throw unauthorized("unauthorized", "send 'Authorization: Bearer <api key>'");
 }
 
+asio::awaitable<void> Api::require_browser_access(http::RequestContext& ctx, const Caller& caller) {
+    const auto& merchant_uid = ctx.param("merchant_uid");
+    auto order = co_await deps_.db.run([&](pqxx::connection& c) {
+        pqxx::nontransaction read(c);
+        return db::find_order(read, merchant_uid);
+    });
+    require_order_access(caller, order);
+}
+
 asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
                                                       const Caller& caller,
                                                       const ApiHandler& handler) {
@@ -325,9 +344,10 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
     }
     const auto scope = caller.idempotency_scope(ctx.param("merchant_uid"));
     const auto& request = ctx.request;
+    // Keyed: a dump of idempotency_keys reveals nothing of the bodies (Benepia passwords).
     const auto fingerprint =
-        crypto::sha256_hex(std::string(request.method_string()) + ' ' +
-                           std::string(path_of(request.target())) + '\n' + request.body());
+        secrets_.fingerprint(std::string(request.method_string()) + ' ' +
+                             std::string(path_of(request.target())) + '\n' + request.body());
     auto claim = co_await deps_.db.transact([&](pqxx::work& work) {
         auto result = db::claim_idempotency_key(work, scope, key, fingerprint, kIdempotencyTtl,
                                                 kIdempotencyLockTimeout);
@@ -339,7 +359,10 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
             http::Response replay{static_cast<Status>(stored.status), request.version()};
             replay.set(http::beast_http::field::content_type, stored.content_type);
             replay.set("Idempotent-Replayed", "true");
-            replay.body() = stored.body;
+            if (!secrets_.open(stored.body, kStoredResponseContext, replay.body())) {
+                throw std::runtime_error(
+                    "a stored idempotent response does not open under GATEWAY_SECRET_KEY");
+            }
             replay.prepare_payload();
             co_return replay;
         }
@@ -363,18 +386,30 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
         if (e.status() >= Status::internal_server_error) {
             failure = std::current_exception();
         }
+    } catch (const payments::Failure& e) {
+        // The same for a payment call's refusal (a decline is replayed, never sent again).
+        const auto error = to_http(e);
+        response = http::error_response(error);
+        if (error.status() >= Status::internal_server_error) {
+            failure = std::current_exception();
+        }
     } catch (...) {
         failure = std::current_exception();
     }
 
-    // 5xx and unexpected failures are safe to retry: the key is released for the next try.
-    const bool store = !failure && response.result_int() < 500;
+    // 5xx and unexpected failures are safe to retry: the key is released for the next try. So
+    // are 401 and 404: nothing is kept for a caller without access or an order that does not
+    // exist.
+    const auto status = response.result_int();
+    const bool store = !failure && status < 500 && status != 401 && status != 404;
     try {
         co_await deps_.db.transact([&](pqxx::work& work) {
             if (store) {
-                db::complete_idempotency_key(
-                    work, scope, key, static_cast<int>(response.result_int()), response.body(),
-                    response[http::beast_http::field::content_type]);
+                // Sealed: an answer may hold the order's client secret.
+                db::complete_idempotency_key(work, scope, key,
+                                             static_cast<int>(response.result_int()),
+                                             secrets_.seal(response.body(), kStoredResponseContext),
+                                             response[http::beast_http::field::content_type]);
             } else {
                 db::release_idempotency_key(work, scope, key);
             }

@@ -69,12 +69,16 @@ class Api {
     boost::asio::awaitable<void> route(http::RequestContext& ctx, std::string_view path,
                                        http::Response& response);
     boost::asio::awaitable<Caller> authenticate(http::RequestContext& ctx, const Access& access);
+    // For a browser caller: its order exists and its secret is that order's (401 otherwise).
+    boost::asio::awaitable<void> require_browser_access(http::RequestContext& ctx,
+                                                        const Caller& caller);
     boost::asio::awaitable<http::Response> with_idempotency(http::RequestContext& ctx,
                                                             const Caller& caller,
                                                             const ApiHandler& handler);
 
     ApiDependencies deps_;
     http::Router router_;
+    crypto::SecretKey secrets_;
     ApiKeyCache key_cache_;
     RateLimiter rate_limiter_;
 };

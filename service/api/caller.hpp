@@ -21,6 +21,8 @@ struct Caller {
     // For a browser: the secret it presented; valid only for the order it belongs to, which
     // the handler checks when it loads that order.
     std::string client_secret;
+    // The service's key for what it keeps at rest: client secrets are stored sealed under it.
+    const crypto::SecretKey* secrets = nullptr;
 
     bool is_browser() const { return kind == Kind::browser; }
     bool has_scope(std::string_view scope) const {
@@ -30,9 +32,9 @@ struct Caller {
     // it holds, so that a caller without the order's secret can neither read a stored answer
     // nor plant one (the secret itself is checked only later, by the handler).
     std::string idempotency_scope(std::string_view merchant_uid) const {
-        return is_browser()
-                   ? "order:" + std::string(merchant_uid) + ":" + crypto::sha256_hex(client_secret)
-                   : "key:" + std::to_string(key_id);
+        return is_browser() ? "order:" + std::string(merchant_uid) + ":" +
+                                  secrets->fingerprint(client_secret)
+                            : "key:" + std::to_string(key_id);
     }
 };
 

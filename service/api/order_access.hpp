@@ -19,6 +19,11 @@ inline void require_order_access(const Caller& caller, const std::optional<domai
     require_order_access(caller, order ? &*order : nullptr);
 }
 
+// Client secrets are kept sealed under GATEWAY_SECRET_KEY (orders.client_secret); these seal a
+// new one and open an order's (a secret stored before sealing existed reads as it is).
+std::string seal_client_secret(const crypto::SecretKey& secrets, std::string_view secret);
+std::string client_secret_of(const Caller& caller, const domain::Order& order);
+
 // The order as JSON with its payments; the client secret only for API-key callers.
 boost::json::value order_json(const domain::Order& order,
                               const std::vector<domain::Payment>& payments, const Caller& caller);

@@ -116,6 +116,7 @@ db::OrderFilter decode_list_query(std::string_view target) {
 asio::awaitable<http::Response> create_order(http::RequestContext& ctx, const Caller& caller,
                                              runtime::DbExecutor& db) {
     auto order = decode_new_order(parse_json_object(ctx.request));
+    order.client_secret = seal_client_secret(*caller.secrets, order.client_secret);
     domain::Order stored;
     try {
         stored = co_await db.transact([&](pqxx::work& work) {

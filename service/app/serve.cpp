@@ -12,8 +12,12 @@
 
 #include "db/errors.hpp"
 #include "db/migrations.hpp"
+#include "db/orders_repository.hpp"
 #include "db/pool.hpp"
+#include "db/transaction.hpp"
 #include "service/api/api.hpp"
+#include "service/api/order_access.hpp"
+#include "service/common/crypto.hpp"
 #include "service/common/log.hpp"
 #include "service/http/server.hpp"
 #include "service/iamport/client.hpp"
@@ -74,6 +78,27 @@ void raise_open_files_limit(std::size_t max_connections) {
     }
 }
 
+// Client secrets stored in the clear by a version that did not seal them are sealed now, in
+// batches, before any request is served.
+void seal_stored_client_secrets(db::ConnectionPool& pool, const Config& config) {
+    const crypto::SecretKey secrets(config.gateway_secret_key);
+    int total = 0;
+    for (;;) {
+        const int sealed = db::with_transaction(pool, std::chrono::seconds(30), [&](pqxx::work& w) {
+            return db::seal_client_secrets(w, 500, [&](std::string_view secret) {
+                return api::seal_client_secret(secrets, secret);
+            });
+        });
+        total += sealed;
+        if (sealed == 0) {
+            break;
+        }
+    }
+    if (total > 0) {
+        log::info("client secrets stored in the clear were sealed", {{"orders", total}});
+    }
+}
+
 }  // namespace
 
 int serve(const Config& config) {
@@ -82,6 +107,7 @@ int serve(const Config& config) {
     const auto migrations = db::embedded_migrations();
 
     db::ConnectionPool pool(config.database_url, config.db_pool_size);
+    seal_stored_client_secrets(pool, config);
     runtime::DbExecutor executor(pool, config.db_queue_limit);
     // IO_THREADS for the network, and one more per pooled connection for database jobs that run
     // on the thread of their request (see DbExecutor).

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "service/common/crypto.hpp"
 #include "service/common/log.hpp"
 
 namespace mg {
@@ -217,6 +218,19 @@ Config load_config(const Lookup& lookup, ConfigPurpose purpose) {
     }
     if (!config.iamport_imp_secret) {
         throw ConfigError("IAMPORT_IMP_SECRET", "is required (iamport REST API secret)");
+    }
+    if (auto key = non_empty(lookup, "GATEWAY_SECRET_KEY")) {
+        std::string decoded;
+        if (!crypto::base64_decode(*key, decoded) || decoded.size() < 32) {
+            throw ConfigError(
+                "GATEWAY_SECRET_KEY",
+                "must be at least 32 random bytes in base64 (openssl rand -base64 32)");
+        }
+        config.gateway_secret_key = std::move(decoded);
+    } else {
+        throw ConfigError("GATEWAY_SECRET_KEY",
+                          "is required (at least 32 random bytes in base64: openssl rand -base64 "
+                          "32); it keys idempotency fingerprints and encrypts secrets at rest");
     }
     config.iamport_channel_key = non_empty(lookup, "IAMPORT_CHANNEL_KEY");
     config.iamport_pg = non_empty(lookup, "IAMPORT_PG");

@@ -48,6 +48,9 @@ struct Config {
     std::string iamport_base_url = "https://api.iamport.kr";
     std::optional<std::string> iamport_imp_key;
     std::optional<std::string> iamport_imp_secret;
+    // GATEWAY_SECRET_KEY, decoded: keys idempotency fingerprints, seals client secrets and stored
+    // responses (crypto::SecretKey). Never logged.
+    std::string gateway_secret_key;
     std::optional<std::string> iamport_channel_key;
     std::optional<std::string> iamport_pg;
     std::optional<std::string> iamport_ca_file;

@@ -14,6 +14,7 @@ Prints one table and writes it to --out (and the figures as JSON next to it). Ev
 starts is stopped on the way out, on failure and on Ctrl-C too; every step has a time limit.
 See tests/bench/README.md for what each figure means.
 """
+import base64
 import argparse
 import contextlib
 import datetime
@@ -34,6 +35,9 @@ import urllib.error
 import urllib.request
 
 import statements
+
+# GATEWAY_SECRET_KEY of the gateways this run starts: one per run, so a restart opens what it sealed.
+SECRET_KEY = base64.b64encode(os.urandom(32)).decode()
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH = os.path.join(ROOT, "tests", "bench")
@@ -260,6 +264,7 @@ class Bench:
             PUBLIC_BASE_URL=f"http://127.0.0.1:{self.gw_port}",
             IAMPORT_BASE_URL=f"http://127.0.0.1:{self.sim_port}",
             IAMPORT_IMP_KEY="sandbox_imp_key", IAMPORT_IMP_SECRET="sandbox_imp_secret",
+            GATEWAY_SECRET_KEY=SECRET_KEY,
             IAMPORT_PG="kcp", LOG_LEVEL=self.args.log_level, RECONCILE_INTERVAL="3600",
             DB_POOL_SIZE=str(self.args.pool), IO_THREADS=str(self.args.io_threads),
             # The per-key limits would cap the load at 1,000/s: this run measures the machine.

@@ -9,6 +9,7 @@ gateway as iamport would — and reads both instants from the database: webhook_
 
     tests/bench/webhook-latency [--count 1000] [--rate 100]
 """
+import base64
 import argparse
 import json
 import os
@@ -20,6 +21,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+
+# GATEWAY_SECRET_KEY of the gateways this run starts: one per run, so a restart opens what it sealed.
+SECRET_KEY = base64.b64encode(os.urandom(32)).decode()
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -100,6 +104,7 @@ def main():
                    PUBLIC_BASE_URL=f"http://127.0.0.1:{gw_port}",
                    IAMPORT_BASE_URL=f"http://127.0.0.1:{sim_port}",
                    IAMPORT_IMP_KEY="sandbox_imp_key", IAMPORT_IMP_SECRET="sandbox_imp_secret",
+            GATEWAY_SECRET_KEY=SECRET_KEY,
                    IAMPORT_PG="kcp", LOG_LEVEL="warn", RECONCILE_INTERVAL="3600",
                    RATE_LIMIT_PER_SECOND="100000", RATE_LIMIT_BURST="100000",
                    WEBHOOK_RATE_LIMIT_PER_SECOND="100000", WEBHOOK_RATE_LIMIT_BURST="100000")

@@ -71,6 +71,7 @@ Gateway::Gateway(std::string database_url, Headers env)
     Headers full{{"DATABASE_URL", database_url_},
                  {"IAMPORT_IMP_KEY", "e2e_imp_key"},
                  {"IAMPORT_IMP_SECRET", "e2e_imp_secret_do_not_log"},
+                 {"GATEWAY_SECRET_KEY", kTestSecretKey},
                  // Nothing listens there: tests that need iamport start the simulator.
                  {"IAMPORT_BASE_URL", "http://127.0.0.1:9"},
                  {"LOG_LEVEL", "info"},

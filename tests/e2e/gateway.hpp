@@ -26,6 +26,9 @@ inline std::int64_t now_seconds() {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// GATEWAY_SECRET_KEY of every gateway the tests start: 32 bytes, in base64.
+inline constexpr const char* kTestSecretKey = "ZTJlLWdhdGV3YXktc2VjcmV0LWtleS0zMi1ieXRlcyE=";
+
 struct CommandResult {
     int status = 0;
     std::string out;  // standard output only

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "service/common/crypto.hpp"
 #include "tests/e2e/gateway.hpp"
 #include "tests/support/sim_process.hpp"
 
@@ -93,6 +94,21 @@ class Payments : public GatewayTest {
         EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 1u);
     }
 
+    // The whole database as pg_dump writes it.
+    std::string dump() {
+        std::string command = "pg_dump --no-owner '" + database_->url() + "' 2>&1";
+        std::string out;
+        if (FILE* pipe = popen(command.c_str(), "r")) {
+            char buffer[4096];
+            std::size_t n = 0;
+            while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) {
+                out.append(buffer, n);
+            }
+            EXPECT_EQ(pclose(pipe), 0) << out;
+        }
+        return out;
+    }
+
     std::unique_ptr<SimProcess> sim_;
 };
 
@@ -156,19 +172,71 @@ TEST_F(Payments, BenepiaPasswordReachesIamportAndNothingElse) {
     EXPECT_EQ(gateway_->log().find(kPassword), std::string::npos);
     EXPECT_EQ(sim_->process().output().find(kPassword), std::string::npos);
     EXPECT_EQ(json::serialize(sim_->requests()).find(kPassword), std::string::npos);
-    std::string command = "pg_dump --no-owner '" + database_->url() + "' 2>&1";
-    std::string out;
-    if (FILE* pipe = popen(command.c_str(), "r")) {
-        char buffer[4096];
-        std::size_t n = 0;
-        while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-            out.append(buffer, n);
-        }
-        EXPECT_EQ(pclose(pipe), 0) << out;
-    }
+    const auto out = dump();
     ASSERT_NE(out.find("bnp-3"), std::string::npos) << "the dump holds the data";
     EXPECT_EQ(out.find(kPassword), std::string::npos);
     EXPECT_EQ(out.find("Bnp-Secret"), std::string::npos);
+}
+
+TEST_F(Payments, ADumpHoldsNothingFromWhichAPasswordOrClientSecretCanBeRecovered) {
+    // The create's answer (with the client secret) and a declined Benepia call (its body holds
+    // the password) are both stored for replay under their Idempotency-Keys.
+    auto create_headers = auth();
+    create_headers.emplace_back("Idempotency-Key", "create-dump-1");
+    const auto created = create_order(
+        {{"merchant_uid", "dump-1"}, {"name", "원두 1kg"}, {"amount", 32000}}, create_headers);
+    ASSERT_EQ(created.status, 201) << created.body;
+    const std::string secret(created.json().at("client_secret").as_string());
+    const std::string password = "wrong";  // the simulator declines it
+    auto pay_headers = auth();
+    pay_headers.emplace_back("Idempotency-Key", "pay-dump-1");
+    const json::value body{{"benepia_user", "member01"}, {"benepia_password", password}};
+    ASSERT_EQ(post("dump-1", "benepia-payment", body, pay_headers).status, 402);
+    // Both replay as they were answered.
+    const auto replayed = create_order(
+        {{"merchant_uid", "dump-1"}, {"name", "원두 1kg"}, {"amount", 32000}}, create_headers);
+    EXPECT_EQ(replayed.status, 201);
+    EXPECT_EQ(replayed.header("Idempotent-Replayed"), "true");
+    EXPECT_EQ(replayed.json().at("client_secret").as_string(), secret);
+    EXPECT_EQ(post("dump-1", "benepia-payment", body, pay_headers).status, 402);
+    EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 1u);
+
+    const auto out = dump();
+    ASSERT_NE(out.find("dump-1"), std::string::npos) << "the dump holds the data";
+    EXPECT_EQ(out.find(secret), std::string::npos) << "a client secret in the clear";
+    // An attacker with the dump tries 10,001 passwords (the right one among them) against an
+    // unkeyed hash of the body, as the fingerprint once was: nothing in the dump matches.
+    int matches = 0;
+    for (int pin = 0; pin <= 10000; ++pin) {
+        char guess[16];
+        std::snprintf(guess, sizeof guess, "pw-%04d", pin);
+        const json::value candidate{
+            {"benepia_user", "member01"},
+            {"benepia_password", pin == 10000 ? password : std::string(guess)}};
+        const auto text = "POST /v1/orders/dump-1/benepia-payment\n" + json::serialize(candidate);
+        matches += out.find(crypto::sha256_hex(text)) != std::string::npos;
+    }
+    EXPECT_EQ(matches, 0);
+    // With the browser's secret, the order still opens.
+    const auto read =
+        gateway_->request("GET", "/v1/orders/dump-1", {}, {{"X-Client-Secret", secret}});
+    EXPECT_EQ(read.status, 200) << read.body;
+}
+
+TEST_F(Payments, ABrowserWithAJunkSecretStoresNothing) {
+    new_order("junk-1");
+    for (int i = 0; i < 20; ++i) {
+        const Headers junk{{"X-Client-Secret", "cs_junk_" + std::to_string(i)},
+                           {"Idempotency-Key", "junk-key-" + std::to_string(i)}};
+        EXPECT_EQ(pay_benepia("junk-1", kPassword, &junk).status, 401);
+        EXPECT_EQ(pay_benepia("no-such-order-" + std::to_string(i), kPassword, &junk).status, 401);
+    }
+    // An API key on an order that does not exist: 404, and nothing kept either.
+    auto headers = auth();
+    headers.emplace_back("Idempotency-Key", "missing-order");
+    EXPECT_EQ(pay_benepia("no-such-order", kPassword, &headers).status, 404);
+    EXPECT_EQ(database_->query_int("SELECT count(*) FROM idempotency_keys"), 0);
+    EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 0u);
 }
 
 TEST_F(Payments, VbankIssueUpdateThenDepositAndSync) {

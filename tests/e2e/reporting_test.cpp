@@ -183,11 +183,7 @@ class Reporting : public ::testing::Test {
         }
         return orders;
     }
-    std::int64_t count_as_owner(const std::string& sql) {
-        pqxx::connection connection(database_->url());
-        pqxx::work txn(connection);
-        return txn.exec1(sql)[0].as<std::int64_t>();
-    }
+    std::int64_t count_as_owner(const std::string& sql) { return database_->query_int(sql); }
     // Until every webhook iamport sent has been received and processed.
     std::size_t wait_for_webhooks_to_settle() {
         std::size_t delivered = 0;

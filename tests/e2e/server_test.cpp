@@ -96,6 +96,7 @@ TEST(ServerStartup, BadConfigurationExitsWithOneLineNamingTheKey) {
                                             {{"DATABASE_URL", database.url()},
                                              {"IAMPORT_IMP_KEY", "k"},
                                              {"IAMPORT_IMP_SECRET", "s"},
+                                             {"GATEWAY_SECRET_KEY", kTestSecretKey},
                                              {"LISTEN", "not-a-port"}},
                                             true);
     EXPECT_EQ(result.status, 2);

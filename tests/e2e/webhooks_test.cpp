@@ -82,11 +82,7 @@ class Webhooks : public ::testing::Test {
                               const Headers& headers = {}) {
         return gateway.post_json("/webhooks/iamport", body, headers);
     }
-    std::int64_t query_int(const std::string& sql) {
-        pqxx::connection connection(database_->url());
-        pqxx::work work(connection);
-        return work.exec1(sql)[0].as<std::int64_t>();
-    }
+    std::int64_t query_int(const std::string& sql) { return database_->query_int(sql); }
     std::int64_t transitions_to(const std::string& uid, const std::string& status) {
         return query_int(
             "SELECT count(*) FROM order_events e JOIN orders o ON o.id = e.order_id "

@@ -85,4 +85,10 @@ std::vector<std::string> rows_of(pqxx::transaction_base& txn, const std::string&
     return rows;
 }
 
+std::int64_t TestDatabase::query_int(const std::string& sql) const {
+    pqxx::connection connection(url_);
+    pqxx::work work(connection);
+    return work.exec1(sql)[0].as<std::int64_t>();
+}
+
 }  // namespace mg::test

@@ -1,6 +1,7 @@
 // A throwaway database per test, on the cluster that tests/support/with-postgres started.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ class TestDatabase {
     // libpq URI of the new database.
     const std::string& url() const { return url_; }
     const std::string& name() const { return name_; }
+
+    // The one integer `sql` answers, read on a connection of its own.
+    std::int64_t query_int(const std::string& sql) const;
 
   private:
     std::string admin_url_;

@@ -49,6 +49,50 @@ TEST(Crypto, ConstantTimeEquals) {
     EXPECT_TRUE(crypto::constant_time_equals("", ""));
 }
 
+TEST(Crypto, HmacSha256KnownVector) {
+    // RFC 4231, test case 2.
+    EXPECT_EQ(crypto::hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
+              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(Crypto, StandardBase64) {
+    std::string out;
+    ASSERT_TRUE(crypto::base64_decode("+/8=", out));
+    EXPECT_EQ(out, "\xfb\xff");
+    EXPECT_FALSE(crypto::base64_decode("-_8", out));
+    EXPECT_FALSE(crypto::base64_decode("a b", out));
+}
+
+TEST(Crypto, SealedValuesOpenOnlyUnderTheirKeyAndContext) {
+    const crypto::SecretKey key("0123456789abcdef0123456789abcdef");
+    const crypto::SecretKey other("fedcba9876543210fedcba9876543210");
+    const auto sealed = key.seal("cs_live_secret", "orders.client_secret");
+    EXPECT_TRUE(crypto::SecretKey::is_sealed(sealed));
+    EXPECT_EQ(sealed.find("cs_live_secret"), std::string::npos);
+    EXPECT_NE(sealed, key.seal("cs_live_secret", "orders.client_secret"));  // a fresh nonce
+    std::string out;
+    ASSERT_TRUE(key.open(sealed, "orders.client_secret", out));
+    EXPECT_EQ(out, "cs_live_secret");
+    EXPECT_FALSE(key.open(sealed, "idempotency_keys.response_body", out));
+    EXPECT_FALSE(other.open(sealed, "orders.client_secret", out));
+    auto tampered = sealed;
+    tampered[10] = tampered[10] == 'A' ? 'B' : 'A';
+    EXPECT_FALSE(key.open(tampered, "orders.client_secret", out));
+    EXPECT_FALSE(key.open("v1.", "orders.client_secret", out));
+    ASSERT_TRUE(key.open(key.seal("", "x"), "x", out));
+    EXPECT_EQ(out, "");
+    EXPECT_THROW(crypto::SecretKey("too short"), std::invalid_argument);
+}
+
+TEST(Crypto, KeyedFingerprintsDependOnTheKey) {
+    const crypto::SecretKey key("0123456789abcdef0123456789abcdef");
+    const crypto::SecretKey other("fedcba9876543210fedcba9876543210");
+    EXPECT_EQ(key.fingerprint("body"), key.fingerprint("body"));
+    EXPECT_NE(key.fingerprint("body"), other.fingerprint("body"));
+    EXPECT_NE(key.fingerprint("body"), crypto::sha256_hex("body"));
+    EXPECT_EQ(key.fingerprint("body").size(), 64u);
+}
+
 TEST(Log, Masking) {
     EXPECT_EQ(log::mask_email("kim@example.com"), "k***@example.com");
     EXPECT_EQ(log::mask_email("nope"), "***");

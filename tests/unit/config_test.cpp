@@ -19,7 +19,8 @@ Lookup map_lookup(std::map<std::string, std::string> values) {
 std::map<std::string, std::string> minimal() {
     return {{"DATABASE_URL", "postgresql://localhost/mg"},
             {"IAMPORT_IMP_KEY", "key"},
-            {"IAMPORT_IMP_SECRET", "secret"}};
+            {"IAMPORT_IMP_SECRET", "secret"},
+            {"GATEWAY_SECRET_KEY", "ZTJlLWdhdGV3YXktc2VjcmV0LWtleS0zMi1ieXRlcyE="}};
 }
 
 std::string error_key(const std::map<std::string, std::string>& values,
@@ -120,12 +121,28 @@ TEST(Config, SecretsFromFiles) {
     EXPECT_EQ(error_key(values), "IAMPORT_IMP_SECRET_FILE");
 }
 
+TEST(Config, GatewaySecretKeyIsRequiredAndAtLeast32BytesOfBase64) {
+    auto values = minimal();
+    EXPECT_EQ(load_config(map_lookup(values), ConfigPurpose::serve).gateway_secret_key,
+              "e2e-gateway-secret-key-32-bytes!");
+    values.erase("GATEWAY_SECRET_KEY");
+    EXPECT_EQ(error_key(values), "GATEWAY_SECRET_KEY");
+    values["GATEWAY_SECRET_KEY"] = "c2hvcnQ=";  // "short"
+    EXPECT_EQ(error_key(values), "GATEWAY_SECRET_KEY");
+    values["GATEWAY_SECRET_KEY"] = "not base64 at all, but long enough to be 32 bytes";
+    EXPECT_EQ(error_key(values), "GATEWAY_SECRET_KEY");
+    // The migration command needs no key.
+    values.erase("GATEWAY_SECRET_KEY");
+    EXPECT_NO_THROW(load_config(map_lookup(values), ConfigPurpose::database_only));
+}
+
 TEST(Config, ConfigFileOfKeyValueLines) {
     const auto path = std::filesystem::temp_directory_path() / "mg_config_test.env";
     {
         std::ofstream file(path);
         file << "# local settings\nDATABASE_URL = postgresql://db/mg\nIAMPORT_IMP_KEY=k\n"
-                "IAMPORT_IMP_SECRET=s\nLISTEN=127.0.0.1:8181\n";
+                "IAMPORT_IMP_SECRET=s\nLISTEN=127.0.0.1:8181\nGATEWAY_SECRET_KEY="
+                "ZTJlLWdhdGV3YXktc2VjcmV0LWtleS0zMi1ieXRlcyE=\n";
     }
     const auto config = load_config(file_lookup(path.string()), ConfigPurpose::serve);
     EXPECT_EQ(config.database_url, "postgresql://db/mg");
@@ -140,10 +157,12 @@ namespace mg {
 namespace {
 
 TEST(Config, BadNetworksNameTheirKey) {
-    std::map<std::string, std::string> values{{"DATABASE_URL", "postgresql://x/y"},
-                                              {"IAMPORT_IMP_KEY", "k"},
-                                              {"IAMPORT_IMP_SECRET", "s"},
-                                              {"WEBHOOK_ALLOWED_IPS", "10.0.0.0/8, 300.1.1.1"}};
+    std::map<std::string, std::string> values{
+        {"DATABASE_URL", "postgresql://x/y"},
+        {"IAMPORT_IMP_KEY", "k"},
+        {"IAMPORT_IMP_SECRET", "s"},
+        {"GATEWAY_SECRET_KEY", "ZTJlLWdhdGV3YXktc2VjcmV0LWtleS0zMi1ieXRlcyE="},
+        {"WEBHOOK_ALLOWED_IPS", "10.0.0.0/8, 300.1.1.1"}};
     auto lookup = [&](const std::string& key) -> std::optional<std::string> {
         const auto it = values.find(key);
         return it == values.end() ? std::nullopt : std::optional<std::string>(it->second);
