@@ -120,6 +120,15 @@ constexpr Statement kFinishAttempt{
     "error_message = $5, updated_at = now() "
     "WHERE id = $1 AND state IN ('in_flight', 'unknown') RETURNING id"};
 
+// The newest $3 declined payment calls of the order within the last $2 seconds: how many, and in
+// how many seconds the oldest of them leaves the window.
+constexpr Statement kRecentDeclines{
+    "mg_recent_declines",
+    "SELECT count(*), coalesce(ceil(extract(epoch FROM min(updated_at) + $2 * interval '1 second' "
+    "- now())), 0)::bigint FROM (SELECT updated_at FROM payment_attempts WHERE order_id = $1 "
+    "AND kind IN ('benepia', 'vbank') AND state = 'failed' AND error_code = 'declined' "
+    "AND updated_at > now() - $2 * interval '1 second' ORDER BY updated_at DESC LIMIT $3) AS d"};
+
 constexpr Statement kListOpenAttempts{
     "mg_list_open_attempts",
     "SELECT " MG_ATTEMPT_COLUMNS
@@ -280,6 +289,7 @@ const std::vector<Statement>& payment_statements() {
         kSetOrderAmount,
         kInsertAttempt,
         kFinishAttempt,
+        kRecentDeclines,
         kListOpenAttempts,
         kListAttempts,
     };
@@ -420,6 +430,12 @@ bool finish_attempt(pqxx::work& txn, std::int64_t attempt_id, AttemptState state
         exec_statement(txn, kFinishAttempt, attempt_id, std::string(to_string(state)),
                        nullable(imp_uid), nullable(error_code), nullable(error_message));
     return !result.empty();
+}
+
+RecentDeclines recent_declines(pqxx::work& txn, std::int64_t order_id, std::chrono::seconds window,
+                               int limit) {
+    const auto row = exec_statement(txn, kRecentDeclines, order_id, window.count(), limit).at(0);
+    return RecentDeclines{row[0].as<int>(), std::chrono::seconds(row[1].as<std::int64_t>())};
 }
 
 std::vector<Attempt> list_open_attempts(pqxx::work& txn, std::int64_t order_id) {

@@ -3,6 +3,7 @@
 // is sent, so that a call whose outcome is unknown is never forgotten and never repeated blindly.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -85,6 +86,15 @@ bool finish_attempt(pqxx::work& txn, std::int64_t attempt_id, AttemptState state
                     const std::optional<std::string>& imp_uid,
                     const std::optional<std::string>& error_code,
                     const std::optional<std::string>& error_message);
+
+// Benepia and vbank calls of the order that iamport declined within `window`, the newest `limit`
+// of them: how many, and how long until the oldest of those leaves the window.
+struct RecentDeclines {
+    int count = 0;
+    std::chrono::seconds until_one_expires{0};
+};
+RecentDeclines recent_declines(pqxx::work& txn, std::int64_t order_id, std::chrono::seconds window,
+                               int limit);
 
 // The order's open attempts (in_flight or unknown), oldest first.
 std::vector<Attempt> list_open_attempts(pqxx::work& txn, std::int64_t order_id);

@@ -9,6 +9,7 @@
 #include "db/errors.hpp"
 #include "db/idempotency_repository.hpp"
 #include "db/orders_repository.hpp"
+#include "service/api/client_address.hpp"
 #include "service/api/order_access.hpp"
 #include "service/common/crypto.hpp"
 #include "service/common/log.hpp"
@@ -82,6 +83,27 @@ void require_possible_merchant_uid(const http::RequestContext& ctx, const Caller
     }
 }
 
+// A browser learns that its payment was declined, not why: iamport's text (which tells a wrong
+// password from an empty balance) stays for API-key callers and the log.
+asio::awaitable<http::Response> answer_a_browser(ApiHandler handler, http::RequestContext& ctx,
+                                                 const Caller& caller) {
+    try {
+        co_return co_await handler(ctx, caller);
+    } catch (const payments::Failure& e) {
+        if (e.kind() != payments::Failure::Kind::declined) {
+            throw;
+        }
+    }
+    throw payments::Failure(payments::Failure::Kind::declined, "payment_failed",
+                            "the payment was declined");
+}
+
+ApiHandler as_for_a_browser(const ApiHandler& handler) {
+    return [handler](http::RequestContext& ctx, const Caller& caller) {
+        return answer_a_browser(handler, ctx, caller);
+    };
+}
+
 // The one place a payments use case's refusal becomes an HTTP answer (README "The money rules").
 HttpError to_http(const payments::Failure& failure) {
     using Kind = payments::Failure::Kind;
@@ -92,6 +114,9 @@ HttpError to_http(const payments::Failure& failure) {
             break;
         case Kind::conflict:
             status = Status::conflict;
+            break;
+        case Kind::too_many_attempts:
+            status = Status::too_many_requests;
             break;
         case Kind::invalid:
             status = Status::unprocessable_entity;
@@ -155,7 +180,10 @@ Api::Api(ApiDependencies deps)
     : deps_(deps),
       secrets_(deps.config.gateway_secret_key),
       key_cache_(deps.config.api_key_cache_ttl),
-      rate_limiter_(deps.config.limits.rate_per_second, deps.config.limits.rate_burst) {
+      rate_limiter_(deps.config.limits.rate_per_second, deps.config.limits.rate_burst),
+      browser_orders_(deps.config.browser_rate_per_second, deps.config.browser_rate_burst),
+      browser_secrets_(deps.config.browser_rate_per_second, deps.config.browser_rate_burst),
+      browser_sources_(deps.config.browser_rate_per_second, deps.config.browser_rate_burst) {
     add_health_routes(*this);
     add_order_routes(*this);
     add_payment_routes(*this);
@@ -173,15 +201,17 @@ void Api::add(http::Verb method, std::string pattern, Access access, ApiHandler 
                     }
                     caller.secrets = &secrets_;
                     require_possible_merchant_uid(ctx, caller);
+                    const ApiHandler answer =
+                        caller.is_browser() ? ApiHandler(as_for_a_browser(handler)) : handler;
                     if (replayable && access.kind == Access::Kind::api_key &&
                         !ctx.header("Idempotency-Key").empty()) {
                         if (caller.is_browser()) {
                             // Nothing is stored for a secret that is not the order's.
                             co_await require_browser_access(ctx, caller);
                         }
-                        co_return co_await with_idempotency(ctx, caller, handler);
+                        co_return co_await with_idempotency(ctx, caller, answer);
                     }
-                    co_return co_await handler(ctx, caller);
+                    co_return co_await answer(ctx, caller);
                 });
 }
 
@@ -312,6 +342,19 @@ asio::awaitable<Caller> Api::authenticate(http::RequestContext& ctx, const Acces
         if (!access.browser_allowed) {
             // A client secret is not a credential for this route: as if no key were sent.
             throw unauthorized("api_key_required", "this route needs the storefront's API key");
+        }
+        // Budgeted three ways, so that neither many secrets on one order, nor one secret from
+        // many places, nor one place trying many orders gets far (guessing passwords through
+        // Benepia, or making iamport reads with made-up imp_uids).
+        std::chrono::seconds retry_after{1};
+        const auto source = client_address(ctx, deps_.config.webhook_trusted_proxies).to_string();
+        if (!browser_orders_.allow("order:" + ctx.param("merchant_uid"), retry_after) ||
+            !browser_secrets_.allow(std::string(secret), retry_after) ||
+            !browser_sources_.allow(source, retry_after)) {
+            HttpError error(Status::too_many_requests, "rate_limited",
+                            "too many requests from this browser; retry later");
+            error.retry_after = retry_after;
+            throw error;
         }
         Caller browser;
         browser.kind = Caller::Kind::browser;

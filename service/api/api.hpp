@@ -81,6 +81,10 @@ class Api {
     crypto::SecretKey secrets_;
     ApiKeyCache key_cache_;
     RateLimiter rate_limiter_;
+    // Browser callers: per order, per secret, per source address.
+    RateLimiter browser_orders_;
+    RateLimiter browser_secrets_;
+    RateLimiter browser_sources_;
 };
 
 // Registration of each resource's routes (one file each).

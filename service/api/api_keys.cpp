@@ -62,7 +62,10 @@ bool RateLimiter::allow(const std::string& key, std::chrono::seconds& retry_afte
     const auto now = std::chrono::steady_clock::now();
     std::lock_guard lock(mutex_);
     prune(now);
-    auto [it, inserted] = buckets_.try_emplace(key, Bucket{burst_, now});
+    static const std::string kOverflow = "\x01overflow";
+    const bool known = buckets_.contains(key);
+    auto [it, inserted] = buckets_.try_emplace(
+        known || buckets_.size() < max_keys_ ? key : kOverflow, Bucket{burst_, now});
     auto& bucket = it->second;
     if (!inserted) {
         const std::chrono::duration<double> elapsed = now - bucket.last;

@@ -44,7 +44,10 @@ class ApiKeyCache {
 // idle long enough to be full again are dropped, so many distinct keys can't grow it forever.
 class RateLimiter {
   public:
-    RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
+    // At most `max_keys` buckets are kept: beyond, keys not seen recently share one bucket, so
+    // that a flood of made-up keys (addresses, secrets) costs no memory and limits itself.
+    RateLimiter(double rate, double burst, std::size_t max_keys = 100'000)
+        : rate_(rate), burst_(burst), max_keys_(max_keys) {}
     // True when allowed; otherwise `retry_after` says when a token will be there.
     bool allow(const std::string& key, std::chrono::seconds& retry_after);
     bool allow(std::int64_t key_id, std::chrono::seconds& retry_after) {
@@ -61,6 +64,7 @@ class RateLimiter {
 
     double rate_;
     double burst_;
+    std::size_t max_keys_;
     mutable std::mutex mutex_;
     std::unordered_map<std::string, Bucket> buckets_;
     std::chrono::steady_clock::time_point last_prune_{};

@@ -3,6 +3,7 @@
 // reconciler then takes iamport's own word on the payment (GET /payments/{imp_uid}).
 #include "db/webhook_inbox_repository.hpp"
 #include "service/api/api.hpp"
+#include "service/api/client_address.hpp"
 #include "service/api/webhook_body.hpp"
 #include "service/common/cidr.hpp"
 #include "service/common/log.hpp"
@@ -21,47 +22,6 @@ namespace {
 
 constexpr std::size_t kMaxWebhookBody = 16 * 1024;
 
-// The client the allowlist judges: the peer, or — when the peer is a trusted proxy — the
-// nearest address in X-Forwarded-For that is not itself a trusted proxy.
-ip::address source_of(const http::RequestContext& ctx, const Config& config) {
-    auto source = unmapped(ctx.connection.remote_address);
-    if (config.webhook_trusted_proxies.empty() ||
-        !contains_any(config.webhook_trusted_proxies, source)) {
-        return source;
-    }
-    // Every X-Forwarded-For line, in order, is one list (RFC 9110 §5.3): a proxy that appends
-    // a line of its own leaves the client's forged first line at the far end, never trusted.
-    std::string all_lines;
-    const auto lines = ctx.request.equal_range("X-Forwarded-For");
-    for (auto line = lines.first; line != lines.second; ++line) {
-        all_lines += all_lines.empty() ? "" : ",";
-        all_lines += std::string_view(line->value());
-    }
-    std::string_view forwarded = all_lines;
-    while (!forwarded.empty()) {
-        const auto comma = forwarded.rfind(',');
-        auto item = comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1);
-        forwarded =
-            comma == std::string_view::npos ? std::string_view{} : forwarded.substr(0, comma);
-        while (!item.empty() && item.front() == ' ') {
-            item.remove_prefix(1);
-        }
-        while (!item.empty() && item.back() == ' ') {
-            item.remove_suffix(1);
-        }
-        boost::system::error_code ec;
-        const auto hop = unmapped(ip::make_address(std::string(item), ec));
-        if (ec) {
-            break;  // unreadable from here on: trust no further
-        }
-        source = hop;
-        if (!contains_any(config.webhook_trusted_proxies, hop)) {
-            break;
-        }
-    }
-    return source;
-}
-
 }  // namespace
 
 void add_webhook_routes(Api& api) {
@@ -72,7 +32,7 @@ void add_webhook_routes(Api& api) {
         http::Verb::post, "/webhooks/iamport", Access{Access::Kind::open, {}, false},
         [&deps, limiter](http::RequestContext& ctx,
                          const Caller&) -> asio::awaitable<http::Response> {
-            const auto source = source_of(ctx, deps.config);
+            const auto source = client_address(ctx, deps.config.webhook_trusted_proxies);
             const auto source_text = source.to_string();
             if (!deps.config.webhook_allowed_ips.empty() &&
                 !contains_any(deps.config.webhook_allowed_ips, source)) {

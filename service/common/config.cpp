@@ -264,6 +264,14 @@ Config load_config(const Lookup& lookup, ConfigPurpose purpose) {
         config.webhook_rate_burst =
             static_cast<double>(parse_unsigned("WEBHOOK_RATE_LIMIT_BURST", *v, 1, 1'000'000));
     }
+    if (auto v = non_empty(lookup, "BROWSER_RATE_LIMIT_PER_SECOND")) {
+        config.browser_rate_per_second =
+            static_cast<double>(parse_unsigned("BROWSER_RATE_LIMIT_PER_SECOND", *v, 1, 1'000'000));
+    }
+    if (auto v = non_empty(lookup, "BROWSER_RATE_LIMIT_BURST")) {
+        config.browser_rate_burst =
+            static_cast<double>(parse_unsigned("BROWSER_RATE_LIMIT_BURST", *v, 1, 1'000'000));
+    }
     if (auto v = non_empty(lookup, "WEBHOOK_MAX_ATTEMPTS")) {
         config.webhook_max_attempts =
             static_cast<int>(parse_unsigned("WEBHOOK_MAX_ATTEMPTS", *v, 1, 100'000));

@@ -62,6 +62,10 @@ struct Config {
     double webhook_rate_per_second = 50;                        // per source address
     double webhook_rate_burst = 200;
     int webhook_max_attempts = 60;  // processing attempts before a delivery is `failed`
+    // Browser callers (a client secret): a token bucket per order, per secret and per source
+    // address (the peer, or X-Forwarded-For from WEBHOOK_TRUSTED_PROXIES).
+    double browser_rate_per_second = 5;
+    double browser_rate_burst = 20;
     std::vector<std::string> cors_allowed_origins;
     std::chrono::seconds reconcile_interval{30};
     std::string log_level = "info";

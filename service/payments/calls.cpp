@@ -57,6 +57,20 @@ const char* refusal_code(db::AttemptKind kind) {
     return "order_not_payable";
 }
 
+// After kMaxDeclines declined calls within kDeclineWindow the order takes no payment call until
+// the oldest of them leaves the window: a password is not guessed through us.
+void refuse_after_declines(pqxx::work& work, const domain::Order& order) {
+    const auto declines = db::recent_declines(work, order.id, kDeclineWindow, kMaxDeclines);
+    if (declines.count >= kMaxDeclines) {
+        Failure failure(Kind::too_many_attempts, "too_many_attempts",
+                        "iamport declined " + std::to_string(declines.count) +
+                            " payment calls for this order in the last " +
+                            std::to_string(kDeclineWindow.count() / 60) + " minutes; retry later");
+        failure.retry_after = std::max(declines.until_one_expires, std::chrono::seconds(1));
+        throw failure;
+    }
+}
+
 // Step 1.
 asio::awaitable<Begun> begin_attempt(CallDeps& deps, const Call& call, db::AttemptKind kind,
                                      const Admission& admit) {
@@ -68,6 +82,9 @@ asio::awaitable<Begun> begin_attempt(CallDeps& deps, const Call& call, db::Attem
     auto begun = co_await deps.db.transact([&](pqxx::work& work) {
         auto order = db::find_order_for_update(work, call.merchant_uid);
         call.authorize(order);
+        if (kind == db::AttemptKind::benepia || kind == db::AttemptKind::vbank) {
+            refuse_after_declines(work, *order);
+        }
         auto payments = db::list_payments(work, order->id);
         const auto plan = admit(*order, payments);
         std::int64_t attempt_id = 0;
@@ -164,12 +181,15 @@ asio::awaitable<Answer> finish_attempt(CallDeps& deps, const Call& call, const B
         finished = co_await deps.db.transact(finish);
     }
     const auto& view = finished->view;
-    log::info("payment call finished", {{"request_id", call.request_id},
-                                        {"merchant_uid", call.merchant_uid},
-                                        {"attempt", begun.attempt_id},
-                                        {"outcome", iamport::to_string(outcome)},
-                                        {"settled_meanwhile", finished->settled_meanwhile},
-                                        {"status", domain::to_string(view.order.status)}});
+    log::info("payment call finished",
+              {{"request_id", call.request_id},
+               {"merchant_uid", call.merchant_uid},
+               {"attempt", begun.attempt_id},
+               {"outcome", iamport::to_string(outcome)},
+               {"settled_meanwhile", finished->settled_meanwhile},
+               {"status", domain::to_string(view.order.status)},
+               {"iamport_message",
+                result ? std::string_view() : std::string_view(result.error().message)}});
     if (finished->settled_meanwhile) {
         // The reconciler (or a sync) settled the attempt from iamport's records while this call
         // was still running: its settlement stands, and the order as it is now is the answer.

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -33,6 +34,11 @@ class Client;
 }
 
 namespace mg::payments {
+
+// The cap on declined payment calls (Benepia, vbank issue) per order: after kMaxDeclines within
+// kDeclineWindow, 429 too_many_attempts until the oldest of them is older than the window.
+inline constexpr int kMaxDeclines = 5;
+inline constexpr std::chrono::seconds kDeclineWindow{15 * 60};
 
 struct CallDeps {
     runtime::DbExecutor& db;

@@ -17,6 +17,7 @@ class Failure : public std::runtime_error {
     enum class Kind {
         not_found,            // no such order
         conflict,             // the order's state (or iamport's record) forbids the call now
+        too_many_attempts,    // the order's budget of declined calls is spent (retry_after)
         invalid,              // the request does not fit the order (a field, an amount, an
                               // imp_uid iamport does not know)
         declined,             // iamport refused the money call: nothing moved

@@ -144,7 +144,7 @@ TEST_F(Payments, BenepiaDeclinedIs402AndTheOrderStaysPayable) {
     auto [uid, secret] = new_order("bnp-2");
     // iamport refuses Benepia payments with HTTP 500 and a message: a decline, not an outage,
     // so a buyer mistyping a password again and again pauses nobody's payments.
-    for (int i = 0; i < 6; ++i) {
+    for (int i = 0; i < 4; ++i) {
         const auto declined = pay_benepia(uid, "wrong");
         ASSERT_EQ(declined.status, 402) << declined.body;
         EXPECT_EQ(code_of(declined), "payment_failed");
@@ -156,6 +156,31 @@ TEST_F(Payments, BenepiaDeclinedIs402AndTheOrderStaysPayable) {
     const auto paid = pay_benepia(uid);
     ASSERT_EQ(paid.status, 200) << paid.body;
     EXPECT_EQ(paid.json().at("status"), "paid");
+}
+
+TEST_F(Payments, FiveDeclinesPauseTheOrderButNoOtherAndNotTheBreaker) {
+    auto [uid, secret] = new_order("cap-1");
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_EQ(pay_benepia(uid, "wrong").status, 402);
+    }
+    // The sixth is refused here, with when to come back; iamport never sees it.
+    const auto capped = pay_benepia(uid);
+    ASSERT_EQ(capped.status, 429) << capped.body;
+    EXPECT_EQ(code_of(capped), "too_many_attempts");
+    const auto retry_after = std::stoi(capped.header("Retry-After"));
+    EXPECT_GT(retry_after, 14 * 60);
+    EXPECT_LE(retry_after, 15 * 60);
+    EXPECT_EQ(issue_vbank(uid).status, 429);
+    EXPECT_EQ(sim_->count_requests("POST /benepia/payment"), 5u);
+    // Five declines in a row opened no breaker: another order pays at once.
+    auto [other, other_secret] = new_order("cap-2");
+    EXPECT_EQ(pay_benepia(other).status, 200);
+    // Once the declines are older than 15 minutes, the order is payable again.
+    database_->query_int(
+        "WITH moved AS (UPDATE payment_attempts SET updated_at = now() - interval '16 minutes' "
+        "WHERE order_id = (SELECT id FROM orders WHERE merchant_uid = 'cap-1') RETURNING 1) "
+        "SELECT count(*) FROM moved");
+    EXPECT_EQ(pay_benepia(uid).status, 200);
 }
 
 TEST_F(Payments, BenepiaPasswordReachesIamportAndNothingElse) {
@@ -176,6 +201,51 @@ TEST_F(Payments, BenepiaPasswordReachesIamportAndNothingElse) {
     ASSERT_NE(out.find("bnp-3"), std::string::npos) << "the dump holds the data";
     EXPECT_EQ(out.find(kPassword), std::string::npos);
     EXPECT_EQ(out.find("Bnp-Secret"), std::string::npos);
+}
+
+TEST_F(Payments, TwoHundredBrowserGuessesMeetTheCapAndLearnNothing) {
+    auto [uid, secret] = new_order("guess-1");
+    const Headers browser{{"X-Client-Secret", secret}};
+    int declined = 0;
+    int limited = 0;
+    for (int i = 0; i < 200; ++i) {
+        const auto answer = pay_benepia(uid, i == 150 ? kPassword : "wrong", &browser);
+        if (answer.status == 402) {
+            ++declined;
+            // One message for every decline: nothing tells a wrong password from no points.
+            EXPECT_EQ(answer.json().at("error").at("message").as_string(),
+                      "the payment was declined");
+        } else {
+            ASSERT_EQ(answer.status, 429) << answer.body;
+            EXPECT_FALSE(answer.header("Retry-After").empty());
+            ++limited;
+        }
+    }
+    std::printf("200 guesses: %d declined by iamport, %d refused here\n", declined, limited);
+    EXPECT_LE(declined, 5);
+    EXPECT_EQ(declined + limited, 200);
+    EXPECT_LE(sim_->count_requests("POST /benepia/payment"), 5u);
+    EXPECT_EQ(status_of(uid), "pending");  // the right password, at guess 150, never got through
+}
+
+TEST_F(Payments, MadeUpImpUidsFromABrowserCostFewIamportReads) {
+    auto [uid, secret] = new_order("reads-1");
+    const Headers browser{{"X-Client-Secret", secret}};
+    const auto started = std::chrono::steady_clock::now();
+    int limited = 0;
+    for (int i = 0; i < 500; ++i) {
+        const auto answer =
+            post(uid, "complete", {{"imp_uid", "imp_madeup_" + std::to_string(i)}}, browser);
+        limited += answer.status == 429;
+    }
+    const auto seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const auto reads = sim_->count_requests("GET /payments/{imp_uid}");
+    std::printf("500 made-up completes in %.1f s: %zu iamport reads, %d refused here\n", seconds,
+                reads, limited);
+    // The burst (20) and 5 a second after it, per order, secret and source.
+    EXPECT_LE(static_cast<double>(reads), 20 + 5 * seconds + 2);
+    EXPECT_GE(limited, 400);
 }
 
 TEST_F(Payments, ADumpHoldsNothingFromWhichAPasswordOrClientSecretCanBeRecovered) {
@@ -225,7 +295,7 @@ TEST_F(Payments, ADumpHoldsNothingFromWhichAPasswordOrClientSecretCanBeRecovered
 
 TEST_F(Payments, ABrowserWithAJunkSecretStoresNothing) {
     new_order("junk-1");
-    for (int i = 0; i < 20; ++i) {
+    for (int i = 0; i < 8; ++i) {  // (20 per source address at once: the browser budget)
         const Headers junk{{"X-Client-Secret", "cs_junk_" + std::to_string(i)},
                            {"Idempotency-Key", "junk-key-" + std::to_string(i)}};
         EXPECT_EQ(pay_benepia("junk-1", kPassword, &junk).status, 401);

@@ -88,7 +88,9 @@ std::vector<std::string> rows_of(pqxx::transaction_base& txn, const std::string&
 std::int64_t TestDatabase::query_int(const std::string& sql) const {
     pqxx::connection connection(url_);
     pqxx::work work(connection);
-    return work.exec1(sql)[0].as<std::int64_t>();
+    const auto value = work.exec1(sql)[0].as<std::int64_t>();
+    work.commit();  // `sql` may write (UPDATE … RETURNING in a WITH)
+    return value;
 }
 
 }  // namespace mg::test

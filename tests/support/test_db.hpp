@@ -26,7 +26,7 @@ class TestDatabase {
     const std::string& url() const { return url_; }
     const std::string& name() const { return name_; }
 
-    // The one integer `sql` answers, read on a connection of its own.
+    // The one integer `sql` answers, in a transaction of its own that commits.
     std::int64_t query_int(const std::string& sql) const;
 
   private:
