@@ -27,7 +27,7 @@ namespace {
     "p.vbank_code, p.vbank_name, p.vbank_num, p.vbank_holder, "                   \
     "coalesce(floor(extract(epoch FROM p.vbank_date))::bigint, 0), "              \
     "coalesce(floor(extract(epoch FROM p.vbank_issued_at))::bigint, 0), "         \
-    "p.receipt_url, p.fail_reason, p.cancel_reason, "                             \
+    "p.receipt_url, p.fail_reason, p.cancel_reason, p.unsolicited, "              \
     "c.ordinal, c.pg_tid, c.amount, "                                             \
     "coalesce(floor(extract(epoch FROM c.cancelled_at))::bigint, 0), "            \
     "c.reason, c.receipt_url, c.cancellation_id "
@@ -47,13 +47,13 @@ constexpr Statement kUpsertPayment{
     "INSERT INTO payments (imp_uid, order_id, merchant_uid, status, pay_method, pg_provider, "
     "pg_tid, channel, currency, amount, cancel_amount, started_at, paid_at, failed_at, "
     "cancelled_at, vbank_code, vbank_name, vbank_num, vbank_holder, vbank_date, vbank_issued_at, "
-    "receipt_url, fail_reason, cancel_reason, raw) "
+    "receipt_url, fail_reason, cancel_reason, raw, unsolicited) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
     "to_timestamp(nullif($12::bigint, 0)), to_timestamp(nullif($13::bigint, 0)), "
     "to_timestamp(nullif($14::bigint, 0)), to_timestamp(nullif($15::bigint, 0)), "
     "$16, $17, $18, $19, "
     "to_timestamp(nullif($20::bigint, 0)), to_timestamp(nullif($21::bigint, 0)), "
-    "$22, $23, $24, $25::jsonb) "
+    "$22, $23, $24, $25::jsonb, $26) "
     "ON CONFLICT (imp_uid) DO UPDATE SET "
     "order_id = excluded.order_id, merchant_uid = excluded.merchant_uid, "
     "status = excluded.status, pay_method = excluded.pay_method, "
@@ -66,7 +66,9 @@ constexpr Statement kUpsertPayment{
     "vbank_holder = excluded.vbank_holder, vbank_date = excluded.vbank_date, "
     "vbank_issued_at = excluded.vbank_issued_at, receipt_url = excluded.receipt_url, "
     "fail_reason = excluded.fail_reason, cancel_reason = excluded.cancel_reason, "
-    "raw = excluded.raw, updated_at = now() "
+    "raw = excluded.raw, updated_at = now(), "
+    // Once started or vouched for by a call of ours, a payment stays the order's own.
+    "unsolicited = payments.unsolicited AND excluded.unsolicited "
     "RETURNING id"};
 
 constexpr Statement kDeletePaymentCancellations{
@@ -145,7 +147,7 @@ constexpr Statement kListAttempts{"mg_list_attempts",
 #undef MG_ATTEMPT_COLUMNS
 
 // Column positions of MG_PAYMENT_SELECT's cancellation part.
-constexpr int kFirstCancellationColumn = 25;
+constexpr int kFirstCancellationColumn = 26;
 
 domain::Payment payment_from(const pqxx::row& row) {
     domain::Payment payment;
@@ -172,6 +174,7 @@ domain::Payment payment_from(const pqxx::row& row) {
     payment.receipt_url = optional_field<std::string>(row[22]);
     payment.fail_reason = optional_field<std::string>(row[23]);
     payment.cancel_reason = optional_field<std::string>(row[24]);
+    payment.unsolicited = row[25].as<bool>();
     return payment;
 }
 
@@ -336,7 +339,8 @@ void upsert_payment(pqxx::work& txn, std::int64_t order_id, const domain::Paymen
                        p.started_at, p.paid_at, p.failed_at, p.cancelled_at, nullable(p.vbank_code),
                        nullable(p.vbank_name), nullable(p.vbank_num), nullable(p.vbank_holder),
                        p.vbank_date, p.vbank_issued_at, nullable(p.receipt_url),
-                       nullable(p.fail_reason), nullable(p.cancel_reason), std::string(raw_json))
+                       nullable(p.fail_reason), nullable(p.cancel_reason), std::string(raw_json),
+                       p.unsolicited)
             .at(0)
             .at(0)
             .as<std::int64_t>();

@@ -70,6 +70,7 @@ void tag_invoke(boost::json::value_from_tag, boost::json::value& out, const Paym
     o["vbank_date"] = payment.vbank_date;
     o["receipt_url"] = optional_string(payment.receipt_url);
     o["fail_reason"] = optional_string(payment.fail_reason);
+    o["unsolicited"] = payment.unsolicited;
     boost::json::array history;
     for (const auto& cancellation : payment.cancel_history) {
         history.push_back(boost::json::value_from(cancellation));

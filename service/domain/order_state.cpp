@@ -22,12 +22,8 @@ std::optional<OrderStatus> target_of(const Payment& payment) {
     return std::nullopt;  // failed, or a status we do not know: it moved no money
 }
 
-bool took_money(const Payment& payment) {
-    return payment.paid_at > 0 || payment.cancel_amount > 0 || payment.status == "paid";
-}
-
 PaymentVerdict review(std::string reason) {
-    return PaymentVerdict{{S::needs_review}, std::move(reason)};
+    return PaymentVerdict{{S::needs_review}, std::move(reason), std::nullopt};
 }
 
 // Rank along the paid branch: pending < awaiting_deposit < paid < partially_cancelled < cancelled.
@@ -50,7 +46,17 @@ int rank(OrderStatus status) {
     return -1;
 }
 
+PaymentVerdict disregard(std::string reason) {
+    PaymentVerdict verdict;
+    verdict.disregarded = std::move(reason);
+    return verdict;
+}
+
 }  // namespace
+
+bool took_money(const Payment& payment) {
+    return payment.paid_at > 0 || payment.cancel_amount > 0 || payment.status == "paid";
+}
 
 bool is_allowed_transition(OrderStatus from, OrderStatus to) {
     if (from == to) {
@@ -84,8 +90,8 @@ bool is_cancellable(OrderStatus status) {
     return status == S::paid || status == S::partially_cancelled;
 }
 
-PaymentVerdict judge_payment(const Order& order, const Payment& payment,
-                             bool other_payment_settled) {
+PaymentVerdict judge_payment(const Order& order, const Payment& payment, bool other_payment_settled,
+                             bool vouched) {
     if (order.status == S::needs_review) {
         return {};  // an operator decides from here
     }
@@ -93,20 +99,28 @@ PaymentVerdict judge_payment(const Order& order, const Payment& payment,
     if (!target) {
         return {};
     }
-    if (payment.merchant_uid != order.merchant_uid) {
-        return review("payment " + payment.imp_uid + " belongs to merchant_uid " +
-                      payment.merchant_uid + ", not to this order");
-    }
-    const auto currency = payment.currency.value_or("KRW");
-    if (currency != order.currency) {
-        return review("payment " + payment.imp_uid + " is in " + currency + ", the order in " +
-                      order.currency);
-    }
-    if (payment.amount != order.amount) {
-        return review("payment " + payment.imp_uid + " is of " + std::to_string(payment.amount) +
-                      ", the order of " + std::to_string(order.amount));
-    }
     const bool money = took_money(payment);
+    if (!money && !vouched) {
+        // Anyone who knows a merchant_uid can open an unpaid account for it through iamport's
+        // browser SDK: what moved no money and was not ours moves nothing.
+        return disregard("payment " + payment.imp_uid +
+                         " moved no money and no call of this order's started it");
+    }
+    std::optional<std::string> disagreement;
+    if (payment.merchant_uid != order.merchant_uid) {
+        disagreement = "payment " + payment.imp_uid + " belongs to merchant_uid " +
+                       payment.merchant_uid + ", not to this order";
+    } else if (const auto currency = payment.currency.value_or("KRW"); currency != order.currency) {
+        disagreement = "payment " + payment.imp_uid + " is in " + currency + ", the order in " +
+                       order.currency;
+    } else if (payment.amount != order.amount) {
+        disagreement = "payment " + payment.imp_uid + " is of " + std::to_string(payment.amount) +
+                       ", the order of " + std::to_string(order.amount);
+    }
+    if (disagreement) {
+        // Only a record that took money and disagrees needs a person.
+        return money ? review(*disagreement) : disregard(*disagreement + "; it moved no money");
+    }
     if (other_payment_settled && money) {
         return review("payment " + payment.imp_uid +
                       " took money for an order another payment already settled");
@@ -115,14 +129,14 @@ PaymentVerdict judge_payment(const Order& order, const Payment& payment,
     if (*target == S::awaiting_deposit) {
         // An issued vbank matters only to an order still waiting for a payment.
         if (order.status == S::pending) {
-            return {{S::awaiting_deposit}, std::nullopt};
+            return {{S::awaiting_deposit}, std::nullopt, std::nullopt};
         }
         return {};
     }
     if (!money) {
         // Cancelled before any money arrived: a vbank closed unpaid.
         if (order.status == S::awaiting_deposit) {
-            return {{S::cancelled}, std::nullopt};
+            return {{S::cancelled}, std::nullopt, std::nullopt};
         }
         return {};
     }

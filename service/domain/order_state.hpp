@@ -31,13 +31,21 @@ struct PaymentVerdict {
     std::vector<OrderStatus> path;
     // Set when the path ends in needs_review: why the payment could not be believed.
     std::optional<std::string> review_reason;
+    // Set when the record changes nothing although it could have: it moved no money and either
+    // no call of the order's started it or it disagrees with the order (SPEC §5: third-party
+    // records move nothing).
+    std::optional<std::string> disregarded;
 };
 
 // `payment` is iamport's current record (fetched from iamport, never a webhook body).
 // `other_payment_settled`: another payment (other imp_uid) of this order already took money.
 // Verification (SPEC §4, §6): a payment that moved money is believed only if its merchant_uid,
 // amount and currency equal the order's; otherwise the order goes to needs_review, never paid.
-PaymentVerdict judge_payment(const Order& order, const Payment& payment,
-                             bool other_payment_settled);
+// `vouched`: a call of the order's started the payment or vouched for it (our own call's
+// answer, `complete` by the order's caller, a payment already recorded as the order's own). A
+// record that moved no money changes the order only when vouched for and in agreement with it.
+bool took_money(const Payment& payment);
+PaymentVerdict judge_payment(const Order& order, const Payment& payment, bool other_payment_settled,
+                             bool vouched = true);
 
 }  // namespace mg::domain

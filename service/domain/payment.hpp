@@ -46,6 +46,9 @@ struct Payment {
     std::optional<std::string> fail_reason;
     std::optional<std::string> cancel_reason;
     std::vector<PaymentCancellation> cancel_history;  // oldest first
+    // No call of ours started or vouched for it and it moved no money: kept with the order for
+    // operators, it changes nothing (SPEC §5).
+    bool unsolicited = false;
     // iamport's whole record as JSON text, unknown fields included, when the payment comes from
     // iamport (stored as payments.raw); empty when it was read back from our own rows.
     std::string raw_json;

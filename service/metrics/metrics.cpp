@@ -51,6 +51,14 @@ struct Registry {
             .Name("mg_orders_needs_review_total")
             .Help("Orders moved to needs_review because iamport's record did not match")
             .Register(*registry);
+    prometheus::Counter& unsolicited =
+        BuildCounter()
+            .Name("mg_unsolicited_payments_total")
+            .Help(
+                "Payments of our orders that moved no money and that no call of ours started: "
+                "recorded, they changed nothing")
+            .Register(*registry)
+            .Add({});
     prometheus::Family<prometheus::Counter>& reconciler =
         BuildCounter()
             .Name("mg_reconciler_passes_total")
@@ -123,6 +131,10 @@ void count_webhook(std::string_view outcome) {
 
 void count_review(std::string_view cause) {
     registry().reviews.Add({{"cause", std::string(cause)}}).Increment();
+}
+
+void count_unsolicited_payment() {
+    registry().unsolicited.Increment();
 }
 
 void count_reconciler_pass(std::string_view kind, bool ok) {

@@ -20,6 +20,9 @@ void observe_iamport(std::string_view endpoint, std::string_view outcome, double
 void count_webhook(std::string_view outcome);
 // An order moved to needs_review; `cause` is the order event's cause.
 void count_review(std::string_view cause);
+// A payment reported for one of our orders that moved no money and that no call of ours
+// started (mg_unsolicited_payments_total): recorded for operators, it changed nothing.
+void count_unsolicited_payment();
 // A reconciler pass over "inbox" or "orders", and whether it completed.
 void count_reconciler_pass(std::string_view kind, bool ok);
 

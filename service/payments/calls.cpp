@@ -312,7 +312,8 @@ asio::awaitable<Answer> complete_checkout(CallDeps& deps, const Call& call, std:
     const auto payment = iamport::to_domain(fetched.value());
     const bool own = payment.merchant_uid == call.merchant_uid;
     if (own) {
-        co_await apply_fresh(deps.db, deps.iamport, payment, domain::EventCause::api);
+        // The order's own caller names the payment: it vouches for it.
+        co_await apply_fresh(deps.db, deps.iamport, payment, domain::EventCause::api, {}, true);
     }
     auto view = co_await deps.db.transact([&](pqxx::work& work) {
         auto order = db::find_order_for_update(work, call.merchant_uid);

@@ -98,7 +98,11 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const domain::Payme
     const auto seen = fingerprint(order, known);
     bool other_settled = false;
     const bool ours = record.merchant_uid == order.merchant_uid;
+    const domain::Payment* stored_row = nullptr;
     for (const auto& stored : known) {
+        if (stored.imp_uid == record.imp_uid) {
+            stored_row = &stored;
+        }
         if (stored.imp_uid == record.imp_uid && ours && behind(record, stored)) {
             Applied stale;
             stale.stale = true;
@@ -118,7 +122,10 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const domain::Payme
     if (ours) {
         follow_amount_change(txn, order, record);
     }
-    const auto verdict = domain::judge_payment(order, record, other_settled);
+    // Ours when a call of ours made it or vouches for it, or it is already recorded as ours.
+    const bool vouched = freshness.own_answer || freshness.vouched ||
+                         (ours && stored_row != nullptr && !stored_row->unsolicited);
+    const auto verdict = domain::judge_payment(order, record, other_settled, vouched);
     const bool fresh = freshness.own_answer || (freshness.seen && *freshness.seen == seen);
     if (!plain_step_forward(verdict) && !freshness.own_answer &&
         (!fresh || call_in_flight(txn, order))) {
@@ -131,7 +138,21 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const domain::Payme
     }
     if (ours) {
         // Another order's payment is never filed under this one.
-        db::upsert_payment(txn, order.id, record, record.raw_json);
+        auto stored = record;
+        stored.unsolicited = !vouched && !domain::took_money(record);
+        db::upsert_payment(txn, order.id, stored, record.raw_json);
+    }
+    if (verdict.disregarded) {
+        if (!vouched) {
+            metrics::count_unsolicited_payment();
+        }
+        log::warn("a payment record moves nothing of its order",
+                  {{"merchant_uid", order.merchant_uid},
+                   {"imp_uid", record.imp_uid},
+                   {"status", record.status},
+                   {"amount", record.amount},
+                   {"reason", *verdict.disregarded},
+                   {"cause", domain::to_string(cause)}});
     }
     std::optional<std::string> details;
     if (verdict.review_reason) {
@@ -172,9 +193,10 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const domain::Payme
 
 asio::awaitable<std::optional<FreshApplied>> apply_fresh(
     runtime::DbExecutor& db, iamport::Client& iamport, domain::Payment payment,
-    domain::EventCause cause, const std::function<void(pqxx::work&, const Applied&)>& finish) {
+    domain::EventCause cause, const std::function<void(pqxx::work&, const Applied&)>& finish,
+    bool vouched) {
     constexpr int kRounds = 3;
-    Freshness freshness = kFetched;
+    Freshness freshness = vouched ? kFetchedAndVouched : kFetched;
     for (int round = 1;; ++round) {
         const bool last = round == kRounds;
         auto outcome = co_await db.transact([&](pqxx::work& work) -> std::optional<FreshApplied> {
@@ -197,7 +219,7 @@ asio::awaitable<std::optional<FreshApplied>> apply_fresh(
         }
         // Fetched after the lock under which the order held `seen`: if it still holds that
         // next round, nothing of ours came between, and this record is iamport's current word.
-        freshness = Freshness{false, outcome->applied.seen};
+        freshness = Freshness{false, outcome->applied.seen, vouched};
         auto fetched = co_await iamport.get_payment(payment.imp_uid);
         if (!fetched) {
             throw iamport_failure(fetched.error(), false);
@@ -220,8 +242,8 @@ bool expire_if_due(pqxx::work& txn, domain::Order& order, domain::EventCause cau
                          .count();
     std::optional<std::string> last_vbank;
     for (const auto& payment : db::list_payments(txn, order.id)) {
-        if (payment.status != "ready") {
-            continue;
+        if (payment.status != "ready" || payment.unsolicited) {
+            continue;  // an account we did not open neither holds nor expires the order
         }
         if (payment.vbank_date <= 0 || payment.vbank_date > now) {
             return false;  // an account still open
@@ -319,15 +341,29 @@ asio::awaitable<std::optional<OrderView>> sync_order(runtime::DbExecutor& db,
     std::sort(ordered.begin(), ordered.end(),
               [](const auto* a, const auto* b) { return a->started_at < b->started_at; });
 
-    std::vector<domain::Payment> deferred;  // records to re-fetch before they may decide
+    std::vector<std::pair<domain::Payment, bool>>
+        deferred;  // (record, vouched for)  // records to re-fetch before they may decide
     auto view = co_await db.transact([&](pqxx::work& work) -> std::optional<OrderView> {
         auto order = db::find_order_for_update(work, merchant_uid);
         if (!order) {
             return std::nullopt;
         }
+        // The payment that is an open attempt's own is vouched for by that attempt.
+        std::vector<std::string> own_uids;
+        for (const auto& attempt : db::list_open_attempts(work, order->id)) {
+            const bool pays =
+                attempt.kind == db::AttemptKind::benepia || attempt.kind == db::AttemptKind::vbank;
+            if (const auto* own = pays ? own_payment(attempt, ordered) : nullptr) {
+                own_uids.push_back(own->imp_uid);
+            }
+        }
         for (const auto* payment : ordered) {
-            if (apply_payment(work, *order, *payment, cause, kFetched).needs_fresh_record) {
-                deferred.push_back(*payment);
+            const bool vouched =
+                std::find(own_uids.begin(), own_uids.end(), payment->imp_uid) != own_uids.end();
+            if (apply_payment(work, *order, *payment, cause,
+                              vouched ? kFetchedAndVouched : kFetched)
+                    .needs_fresh_record) {
+                deferred.emplace_back(*payment, vouched);
             }
         }
         const auto window = settle_window(iamport);
@@ -373,8 +409,8 @@ asio::awaitable<std::optional<OrderView>> sync_order(runtime::DbExecutor& db,
     if (!view || deferred.empty()) {
         co_return view;
     }
-    for (auto& payment : deferred) {
-        co_await apply_fresh(db, iamport, std::move(payment), cause);
+    for (auto& [payment, vouched] : deferred) {
+        co_await apply_fresh(db, iamport, std::move(payment), cause, {}, vouched);
     }
     co_return co_await db.transact([&](pqxx::work& work) -> std::optional<OrderView> {
         auto order = db::find_order(work, merchant_uid);

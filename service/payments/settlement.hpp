@@ -47,12 +47,16 @@ struct Applied {
 // How much a record can be trusted to be current. A call's own answer is: it is what our change
 // did. A record fetched from iamport is fresh only when it was fetched after a lock under which
 // the order held `seen`, and the order still holds exactly that.
+// `vouched`: a call of the order's vouches that the payment is the order's own (`complete` by
+// the order's caller, a settled attempt's own payment); a call's own answer always is.
 struct Freshness {
     bool own_answer = false;
     std::optional<std::string> seen;
+    bool vouched = false;
 };
-inline const Freshness kOwnAnswer{true, std::nullopt};
-inline const Freshness kFetched{false, std::nullopt};
+inline const Freshness kOwnAnswer{true, std::nullopt, true};
+inline const Freshness kFetched{false, std::nullopt, false};
+inline const Freshness kFetchedAndVouched{false, std::nullopt, true};
 
 // In `txn`, with `order` locked by the caller (db::find_order_for_update): stores iamport's
 // payment (when it is this order's) and moves the order as domain::judge_payment decides, one
@@ -73,9 +77,11 @@ struct FreshApplied {
     Applied applied;
     bool gave_up = false;  // still not fresh after the last round: nothing was written
 };
+// `vouched`: as Freshness::vouched.
 boost::asio::awaitable<std::optional<FreshApplied>> apply_fresh(
     runtime::DbExecutor& db, iamport::Client& iamport, domain::Payment payment,
-    domain::EventCause cause, const std::function<void(pqxx::work&, const Applied&)>& finish = {});
+    domain::EventCause cause, const std::function<void(pqxx::work&, const Applied&)>& finish = {},
+    bool vouched = false);
 
 OrderView load_view(pqxx::work& txn, domain::Order order);
 

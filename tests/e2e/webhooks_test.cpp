@@ -47,6 +47,9 @@ class Webhooks : public ::testing::Test {
     }
 
     Headers auth() const { return Gateway::bearer(key_); }
+    std::string notice_url() const {
+        return "http://127.0.0.1:" + std::to_string(gateway_->port()) + "/webhooks/iamport";
+    }
 
     void new_order(Gateway& gateway, const std::string& uid, std::int64_t amount = 32000) {
         const auto response = gateway.post_json(
@@ -180,6 +183,82 @@ TEST_F(Webhooks, FiftyCopiesAtOnceRecordOnePaidTransition) {
     EXPECT_EQ(query_int("SELECT count(*) FROM webhook_inbox WHERE imp_uid = '" + imp_uid +
                         "' AND outcome = 'applied'"),
               1);
+}
+
+TEST_F(Webhooks, AccountsOpenedByAThirdPartyMoveNothing) {
+    // Anyone who knows a merchant_uid can open an unpaid virtual account for it through
+    // iamport's browser SDK (the shop's iamport code is public) and let its notice come.
+    new_order(*gateway_, "third-1", 32000);
+    const json::array notice{json::value(notice_url())};
+    const auto one_won = sim_->create_checkout_payment({{"merchant_uid", "third-1"},
+                                                        {"amount", 1},
+                                                        {"status", "ready"},
+                                                        {"pay_method", "vbank"},
+                                                        {"vbank_due", now_seconds() + 3600},
+                                                        {"notice_url", notice}});
+    const auto right_amount = sim_->create_checkout_payment({{"merchant_uid", "third-1"},
+                                                             {"amount", 32000},
+                                                             {"status", "ready"},
+                                                             {"pay_method", "vbank"},
+                                                             {"vbank_due", now_seconds() + 2},
+                                                             {"notice_url", notice}});
+    ASSERT_TRUE(wait_until_inbox_settled());
+    // Past the second account's due time and a few reconciler passes later: nothing moved.
+    std::this_thread::sleep_for(4s);
+    ASSERT_TRUE(wait_until_inbox_settled());
+    EXPECT_EQ(status_of(*gateway_, "third-1"), "pending");
+    EXPECT_EQ(query_int("SELECT count(*) FROM order_events e JOIN orders o ON o.id = e.order_id "
+                        "WHERE o.merchant_uid = 'third-1'"),
+              1);  // only its creation
+    // Both are recorded with the order, flagged for operators.
+    EXPECT_EQ(query_int("SELECT count(*) FROM payments WHERE merchant_uid = 'third-1' "
+                        "AND unsolicited"),
+              2);
+    EXPECT_EQ(query_int("SELECT count(*) FROM reporting.unsolicited_payments "
+                        "WHERE merchant_uid = 'third-1'"),
+              2);
+    // The buyer pays as usual, and the shop can still refund.
+    const auto paid = gateway_->post_json(
+        "/v1/orders/third-1/benepia-payment",
+        {{"benepia_user", "member01"}, {"benepia_password", "pw-1234"}}, auth());
+    ASSERT_EQ(paid.status, 200) << paid.body;
+    EXPECT_EQ(paid.json().at("status"), "paid");
+    const auto refunded =
+        gateway_->post_json("/v1/orders/third-1/cancel", {{"reason", "고객 요청"}}, auth());
+    EXPECT_EQ(refunded.status, 200) << refunded.body;
+    EXPECT_EQ(status_of(*gateway_, "third-1"), "cancelled");
+    // Money into the one-won account is another matter: that needs a person.
+    sim_->deposit(std::string(one_won.at("imp_uid").as_string()));
+    EXPECT_TRUE(wait_for_status(*gateway_, "third-1", "needs_review"));
+    (void)right_amount;
+}
+
+TEST_F(Webhooks, AnAccountTheBuyerOpenedCountsOnceItsCheckoutIsCompleted) {
+    const auto secret = [&] {
+        const auto response = gateway_->post_json(
+            "/v1/orders", {{"merchant_uid", "sdk-vbank-1"}, {"name", "원두"}, {"amount", 32000}},
+            auth());
+        EXPECT_EQ(response.status, 201) << response.body;
+        return std::string(response.json().at("client_secret").as_string());
+    }();
+    const auto account =
+        sim_->create_checkout_payment({{"merchant_uid", "sdk-vbank-1"},
+                                       {"amount", 32000},
+                                       {"status", "ready"},
+                                       {"pay_method", "vbank"},
+                                       {"vbank_due", now_seconds() + 86400},
+                                       {"notice_url", json::array{json::value(notice_url())}}});
+    ASSERT_TRUE(wait_until_inbox_settled());
+    EXPECT_EQ(status_of(*gateway_, "sdk-vbank-1"), "pending");
+    // The SDK's callback: the page names the payment with the order's own secret.
+    const auto completed =
+        gateway_->post_json("/v1/orders/sdk-vbank-1/complete", {{"imp_uid", account.at("imp_uid")}},
+                            {{"X-Client-Secret", secret}});
+    ASSERT_EQ(completed.status, 200) << completed.body;
+    EXPECT_EQ(completed.json().at("status"), "awaiting_deposit");
+    EXPECT_EQ(completed.json().at("payments").as_array()[0].at("unsolicited"), false);
+    sim_->deposit(std::string(account.at("imp_uid").as_string()));
+    EXPECT_TRUE(wait_for_status(*gateway_, "sdk-vbank-1", "paid"));
 }
 
 TEST_F(Webhooks, ForgedNoticesNeverMakeAnOrderPaid) {

@@ -121,8 +121,14 @@ TEST(OrderState, MismatchesGoToReviewNeverPaid) {
     EXPECT_EQ(path(judge_payment(order_in(S::pending), dollars, false)),
               std::vector<S>{S::needs_review});
 
-    // A vbank issued for another amount is not believed either.
-    EXPECT_EQ(path(judge_payment(order_in(S::pending), payment("ready", 1), false)),
+    // A vbank issued for another amount is not believed either; it took no money, so it moves
+    // nothing (until a deposit into it does: that needs review).
+    const auto one_won = judge_payment(order_in(S::pending), payment("ready", 1), false);
+    EXPECT_EQ(path(one_won), std::vector<S>{});
+    ASSERT_TRUE(one_won.disregarded);
+    EXPECT_FALSE(one_won.review_reason);
+    auto deposited = payment("paid", 1);
+    EXPECT_EQ(path(judge_payment(order_in(S::pending), deposited, false, false)),
               std::vector<S>{S::needs_review});
     // Money after expiry, a second payment, and iamport behind our record need a person.
     EXPECT_EQ(path(judge_payment(order_in(S::expired), payment("paid"), false)),
@@ -131,6 +137,26 @@ TEST(OrderState, MismatchesGoToReviewNeverPaid) {
               std::vector<S>{S::needs_review});
     EXPECT_EQ(path(judge_payment(order_in(S::cancelled), payment("paid"), false)),
               std::vector<S>{S::needs_review});
+}
+
+TEST(OrderState, RecordsThatMovedNoMoneyAndWereNotOursMoveNothing) {
+    // An account of the right amount that no call of ours opened (someone who knows the
+    // merchant_uid, through iamport's browser SDK) neither holds nor closes the order.
+    const auto opened = judge_payment(order_in(S::pending), payment("ready"), false, false);
+    EXPECT_EQ(path(opened), std::vector<S>{});
+    EXPECT_TRUE(opened.disregarded);
+    EXPECT_EQ(
+        path(judge_payment(order_in(S::awaiting_deposit), payment("cancelled"), false, false)),
+        std::vector<S>{});
+    // Vouched for, the same record moves the order; and money is judged whoever started it.
+    EXPECT_EQ(path(judge_payment(order_in(S::pending), payment("ready"), false, true)),
+              std::vector<S>{S::awaiting_deposit});
+    EXPECT_EQ(path(judge_payment(order_in(S::pending), payment("paid"), false, false)),
+              std::vector<S>{S::paid});
+    auto other_order = payment("ready");
+    other_order.merchant_uid = "order-2";
+    EXPECT_EQ(path(judge_payment(order_in(S::pending), other_order, false, true)),
+              std::vector<S>{});
 }
 
 TEST(OrderState, EveryVerdictPathIsMadeOfAllowedSteps) {
