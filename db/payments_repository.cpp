@@ -109,8 +109,8 @@ constexpr Statement kSetOrderAmount{
 // concurrent insert for the same order waits for the first to commit or roll back.
 constexpr Statement kInsertAttempt{
     "mg_insert_attempt",
-    "INSERT INTO payment_attempts (order_id, kind, state, amount, imp_uid, request_id) "
-    "VALUES ($1, $2, 'in_flight', $3::bigint, $4, $5) "
+    "INSERT INTO payment_attempts (order_id, kind, state, amount, imp_uid, request_id, "
+    "idempotency_token) VALUES ($1, $2, 'in_flight', $3::bigint, $4, $5, $6) "
     "ON CONFLICT (order_id) WHERE state IN ('in_flight', 'unknown') DO NOTHING "
     "RETURNING id"};
 
@@ -130,6 +130,15 @@ constexpr Statement kRecentDeclines{
     "- now())), 0)::bigint FROM (SELECT updated_at FROM payment_attempts WHERE order_id = $1 "
     "AND kind IN ('benepia', 'vbank') AND state = 'failed' AND error_code = 'declined' "
     "AND updated_at > now() - $2 * interval '1 second' ORDER BY updated_at DESC LIMIT $3) AS d"};
+
+constexpr Statement kFindAttemptByToken{
+    "mg_find_attempt_by_token",
+    "SELECT " MG_ATTEMPT_COLUMNS
+    " FROM payment_attempts WHERE order_id = $1 AND idempotency_token = $2"};
+
+constexpr Statement kReleaseAttemptToken{
+    "mg_release_attempt_token",
+    "UPDATE payment_attempts SET idempotency_token = NULL WHERE id = $1"};
 
 constexpr Statement kListOpenAttempts{
     "mg_list_open_attempts",
@@ -293,6 +302,8 @@ const std::vector<Statement>& payment_statements() {
         kInsertAttempt,
         kFinishAttempt,
         kRecentDeclines,
+        kFindAttemptByToken,
+        kReleaseAttemptToken,
         kListOpenAttempts,
         kListAttempts,
     };
@@ -408,13 +419,15 @@ void set_order_amount(pqxx::work& txn, std::int64_t order_id, domain::Amount amo
 
 std::int64_t insert_attempt(pqxx::work& txn, std::int64_t order_id, AttemptKind kind,
                             std::optional<domain::Amount> amount,
-                            std::optional<std::string> imp_uid, std::string_view request_id) {
+                            std::optional<std::string> imp_uid, std::string_view request_id,
+                            const std::optional<std::string>& idempotency_token) {
     const auto amount_text =
         amount ? std::optional<std::string>(std::to_string(*amount)) : std::nullopt;
     // An empty request id (a call made outside any HTTP request, e.g. by a tool) is stored NULL.
     const auto request = request_id.empty() ? std::nullopt : std::optional<std::string>(request_id);
     const auto result = exec_statement(txn, kInsertAttempt, order_id, std::string(to_string(kind)),
-                                       nullable(amount_text), nullable(imp_uid), nullable(request));
+                                       nullable(amount_text), nullable(imp_uid), nullable(request),
+                                       nullable(idempotency_token));
     if (result.empty()) {
         throw Conflict(std::string(kOneOpenAttemptPerOrder),
                        "order " + std::to_string(order_id) +
@@ -434,6 +447,19 @@ bool finish_attempt(pqxx::work& txn, std::int64_t attempt_id, AttemptState state
         exec_statement(txn, kFinishAttempt, attempt_id, std::string(to_string(state)),
                        nullable(imp_uid), nullable(error_code), nullable(error_message));
     return !result.empty();
+}
+
+std::optional<Attempt> find_attempt_by_token(pqxx::work& txn, std::int64_t order_id,
+                                             std::string_view token) {
+    const auto result = exec_statement(txn, kFindAttemptByToken, order_id, std::string(token));
+    if (result.empty()) {
+        return std::nullopt;
+    }
+    return attempt_from(result[0]);
+}
+
+void release_attempt_token(pqxx::work& txn, std::int64_t attempt_id) {
+    exec_statement(txn, kReleaseAttemptToken, attempt_id);
 }
 
 RecentDeclines recent_declines(pqxx::work& txn, std::int64_t order_id, std::chrono::seconds window,

@@ -78,7 +78,15 @@ inline constexpr std::string_view kOneOpenAttemptPerOrder = "payment_attempts_on
 // kOneOpenAttemptPerOrder when the order already has an open attempt.
 std::int64_t insert_attempt(pqxx::work& txn, std::int64_t order_id, AttemptKind kind,
                             std::optional<domain::Amount> amount,
-                            std::optional<std::string> imp_uid, std::string_view request_id);
+                            std::optional<std::string> imp_uid, std::string_view request_id,
+                            const std::optional<std::string>& idempotency_token = std::nullopt);
+
+// The attempt of the order made under `token` (a keyed fingerprint of an Idempotency-Key), if
+// any: a retry of that key answers from it.
+std::optional<Attempt> find_attempt_by_token(pqxx::work& txn, std::int64_t order_id,
+                                             std::string_view token);
+// Frees the token of a failed attempt, for the call that is made again under it.
+void release_attempt_token(pqxx::work& txn, std::int64_t attempt_id);
 
 // Moves an open attempt to `state` (never back to in_flight), with what iamport said. False when
 // it was no longer open: settled meanwhile by sync or the reconciler.

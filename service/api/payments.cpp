@@ -40,10 +40,17 @@ std::vector<std::string> notice_urls(const Config& config) {
 }
 
 payments::Call call_of(const http::RequestContext& ctx, const Caller& caller) {
-    return payments::Call{ctx.param("merchant_uid"), ctx.request_id,
+    const auto& merchant_uid = ctx.param("merchant_uid");
+    std::optional<std::string> token;
+    if (const auto key = ctx.header("Idempotency-Key"); !key.empty()) {
+        token = caller.secrets->fingerprint(caller.idempotency_scope(merchant_uid) + '\n' +
+                                            std::string(key));
+    }
+    return payments::Call{merchant_uid, ctx.request_id,
                           [&caller](const std::optional<domain::Order>& order) {
                               require_order_access(caller, order);
-                          }};
+                          },
+                          std::move(token)};
 }
 
 http::Response render(const payments::Answer& answer, const Caller& caller) {

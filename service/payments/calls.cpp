@@ -33,6 +33,9 @@ struct Begun {
     domain::Order order;
     std::vector<domain::Payment> payments;
     std::int64_t attempt_id = 0;
+    // A call made earlier under the same Idempotency-Key that may have moved money: nothing is
+    // sent again, the answer is what it did.
+    std::optional<db::Attempt> earlier;
 };
 
 // What the call may do, decided under the row lock (or thrown as its refusal): the attempt's
@@ -82,6 +85,17 @@ asio::awaitable<Begun> begin_attempt(CallDeps& deps, const Call& call, db::Attem
     auto begun = co_await deps.db.transact([&](pqxx::work& work) {
         auto order = db::find_order_for_update(work, call.merchant_uid);
         call.authorize(order);
+        if (call.idempotency_token) {
+            if (auto earlier =
+                    db::find_attempt_by_token(work, order->id, *call.idempotency_token)) {
+                if (earlier->state != db::AttemptState::failed) {
+                    auto payments = db::list_payments(work, order->id);
+                    return Begun{std::move(*order), std::move(payments), 0, std::move(earlier)};
+                }
+                // It failed: nothing moved, the call may be made again under the same key.
+                db::release_attempt_token(work, earlier->id);
+            }
+        }
         if (kind == db::AttemptKind::benepia || kind == db::AttemptKind::vbank) {
             refuse_after_declines(work, *order);
         }
@@ -90,7 +104,7 @@ asio::awaitable<Begun> begin_attempt(CallDeps& deps, const Call& call, db::Attem
         std::int64_t attempt_id = 0;
         try {
             attempt_id = db::insert_attempt(work, order->id, kind, plan.amount, plan.imp_uid,
-                                            call.request_id);
+                                            call.request_id, call.idempotency_token);
         } catch (const db::Conflict& e) {
             if (e.constraint() != db::kOneOpenAttemptPerOrder) {
                 throw;
@@ -99,13 +113,29 @@ asio::awaitable<Begun> begin_attempt(CallDeps& deps, const Call& call, db::Attem
                            "another payment call for this order is in flight or of unknown "
                            "outcome; nothing was sent to iamport");
         }
-        return Begun{std::move(*order), std::move(payments), attempt_id};
+        return Begun{std::move(*order), std::move(payments), attempt_id, std::nullopt};
     });
+    if (begun.earlier) {
+        log::warn("payment call retried under its Idempotency-Key; answered from the earlier one",
+                  {{"request_id", call.request_id},
+                   {"merchant_uid", call.merchant_uid},
+                   {"attempt", begun.earlier->id},
+                   {"state", db::to_string(begun.earlier->state)}});
+        co_return begun;
+    }
     log::info("payment call", {{"request_id", call.request_id},
                                {"merchant_uid", call.merchant_uid},
                                {"kind", db::to_string(kind)},
                                {"attempt", begun.attempt_id}});
     co_return begun;
+}
+
+// The answer for a retry of a call already made under the same key: the order as it is now,
+// unknown (202) while that call is unsettled.
+Answer answer_from_earlier(const Begun& begun) {
+    const auto state = begun.earlier->state;
+    const bool open = state == db::AttemptState::in_flight || state == db::AttemptState::unknown;
+    return Answer{OrderView{begun.order, begun.payments}, open};
 }
 
 // Run in step 3 before iamport's payment is applied (a vbank amount change).
@@ -243,6 +273,9 @@ asio::awaitable<Answer> pay_benepia(CallDeps& deps, const Call& call,
                                     iamport::BenepiaRequest request) {
     const auto begun =
         co_await begin_attempt(deps, call, db::AttemptKind::benepia, require_payable);
+    if (begun.earlier) {
+        co_return answer_from_earlier(begun);
+    }
     request.merchant_uid = begun.order.merchant_uid;
     request.amount = begun.order.amount;
     request.name = begun.order.name;
@@ -255,6 +288,9 @@ asio::awaitable<Answer> pay_benepia(CallDeps& deps, const Call& call,
 asio::awaitable<Answer> issue_vbank(CallDeps& deps, const Call& call,
                                     iamport::VbankRequest request) {
     const auto begun = co_await begin_attempt(deps, call, db::AttemptKind::vbank, require_payable);
+    if (begun.earlier) {
+        co_return answer_from_earlier(begun);
+    }
     request.merchant_uid = begun.order.merchant_uid;
     request.amount = begun.order.amount;
     request.name = begun.order.name;
@@ -279,6 +315,9 @@ asio::awaitable<Answer> update_vbank(CallDeps& deps, const Call& call,
             imp_uid = vbank->imp_uid;
             return AttemptPlan{update.amount, vbank->imp_uid};
         });
+    if (begun.earlier) {
+        co_return answer_from_earlier(begun);
+    }
     const auto result = co_await deps.iamport.update_vbank(imp_uid, update);
     if (!result && result.outcome() == iamport::Outcome::declined) {
         // iamport refuses changes once the account is no longer `ready` (deposited, closed).
@@ -377,6 +416,9 @@ asio::awaitable<Answer> cancel_payment(CallDeps& deps, const Call& call,
             request.amount = amount.value_or(balance);
             return AttemptPlan{request.amount, paid->imp_uid};
         });
+    if (begun.earlier) {
+        co_return answer_from_earlier(begun);
+    }
     const auto checksum = request.checksum;
     const auto imp_uid = *request.imp_uid;
     const auto result = co_await deps.iamport.cancel_payment(std::move(request));

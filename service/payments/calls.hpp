@@ -48,10 +48,14 @@ struct CallDeps {
 
 // Who asks, and for which order. `authorize` runs under the order's lock with the order (nullopt
 // when there is none) and throws when the caller may not act on it.
+// `idempotency_token`: a keyed fingerprint of the request's Idempotency-Key, when it has one. A
+// call that may have moved money under that token is never made again under it: a retry after
+// the request that made it died answers from what it did (202 while it is unsettled).
 struct Call {
     std::string merchant_uid;
     std::string request_id;
     std::function<void(const std::optional<domain::Order>&)> authorize;
+    std::optional<std::string> idempotency_token;
 };
 
 // The order after the call. `unknown`: iamport's answer proved nothing; the attempt is left

@@ -15,6 +15,7 @@ namespace mg::test {
 namespace {
 
 namespace json = boost::json;
+using namespace std::chrono_literals;
 
 constexpr const char* kPassword = "Bnp-Secret-7731!";
 
@@ -246,6 +247,60 @@ TEST_F(Payments, MadeUpImpUidsFromABrowserCostFewIamportReads) {
     // The burst (20) and 5 a second after it, per order, secret and source.
     EXPECT_LE(static_cast<double>(reads), 20 + 5 * seconds + 2);
     EXPECT_GE(limited, 400);
+}
+
+TEST_F(Payments, ARefundRetriedUnderItsKeyAfterTheGatewayDiedIsMadeOnce) {
+    auto [uid, secret] = new_order("retry-refund-1", 10000);
+    ASSERT_EQ(pay_benepia(uid).status, 200);
+    // iamport refunds at once but answers slowly; the gateway dies while it waits.
+    sim_->set_fault({{"endpoint", "POST /payments/cancel"},
+                     {"kind", "slow_answer"},
+                     {"latency_ms", 3000},
+                     {"count", 1}});
+    auto headers = auth();
+    headers.emplace_back("Idempotency-Key", "refund-3000");
+    const json::value body{{"amount", 3000}, {"reason", "부분 환불"}};
+    std::thread first([&] {
+        try {
+            post(uid, "cancel", body, headers);
+        } catch (const std::exception&) {
+            // the connection dies with the gateway: no answer, as a storefront would see it
+        }
+    });
+    for (int i = 0; i < 100 && sim_->count_requests("POST /payments/cancel") == 0; ++i) {
+        std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_EQ(sim_->count_requests("POST /payments/cancel"), 1u);
+    gateway_->process().kill_now();
+    first.join();
+    // The gateway is started again; another refund waits while the dead request's call is
+    // unsettled, then — past its settle window, made to pass here — a sync settles it from
+    // iamport's record.
+    gateway_ = std::make_unique<Gateway>(database_->url(), extra_env());
+    auto other = auth();
+    other.emplace_back("Idempotency-Key", "refund-3000-second");
+    EXPECT_EQ(post(uid, "cancel", body, other).status, 409);
+    database_->query_int(
+        "WITH aged AS (UPDATE payment_attempts SET created_at = now() - interval '1 minute' "
+        "WHERE state = 'in_flight' RETURNING 1) SELECT count(*) FROM aged");
+    const auto synced = post(uid, "sync", json::object{});
+    ASSERT_EQ(synced.status, 200) << synced.body;
+    EXPECT_EQ(synced.json().at("status"), "partially_cancelled");
+    // The dead request's claim lapses (as it does after a minute) and the storefront retries the
+    // same request with the same key: the answer is what the first call did, nothing is sent.
+    database_->query_int(
+        "WITH lapsed AS (UPDATE idempotency_keys SET locked_until = now() - interval '1 second' "
+        "WHERE key = 'refund-3000' RETURNING 1) SELECT count(*) FROM lapsed");
+    const auto retried = post(uid, "cancel", body, headers);
+    EXPECT_EQ(retried.status, 200) << retried.body;
+    EXPECT_EQ(retried.json().at("payments").as_array()[0].at("cancel_amount").as_int64(), 3000);
+    EXPECT_EQ(sim_->count_requests("POST /payments/cancel"), 1u);
+    // A refund asked for anew, under a new key, is made.
+    auto again = auth();
+    again.emplace_back("Idempotency-Key", "refund-3000-third");
+    const auto second = post(uid, "cancel", body, again);
+    EXPECT_EQ(second.status, 200) << second.body;
+    EXPECT_EQ(sim_->count_requests("POST /payments/cancel"), 2u);
 }
 
 TEST_F(Payments, ADumpHoldsNothingFromWhichAPasswordOrClientSecretCanBeRecovered) {
