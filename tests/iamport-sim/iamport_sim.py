@@ -22,6 +22,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import sim_rules
+import sim_state
 from sim_state import State
 from sim_webhooks import WebhookSender
 
@@ -61,7 +62,7 @@ def mask(value):
 class Faults:
     """Misbehaviour for the next N calls of an endpoint (or of every endpoint, "*")."""
 
-    KINDS = ("latency", "http_error", "code", "drop", "proxy_error", "slow_answer")
+    KINDS = ("latency", "http_error", "code", "drop", "proxy_error", "slow_answer", "reset")
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -109,6 +110,22 @@ class Simulator:
     def record(self, entry):
         with self.log_lock:
             self.requests.append(entry)
+
+    def merchant_uid_of(self, match, fields):
+        """The order a call is about, for the request log: named in the path or body, or the
+        merchant_uid of the payment its imp_uid names (None for getToken or an unknown one)."""
+        args = {k: urllib.parse.unquote(v) for k, v in match.groupdict().items() if v}
+        fields = fields if isinstance(fields, dict) else {}
+        if args.get("merchant_uid"):
+            return args["merchant_uid"]
+        imp_uid = args.get("imp_uid") or fields.get("imp_uid")
+        if isinstance(imp_uid, str) and imp_uid:
+            with self.state.lock:
+                payment = self.state.payments.get(imp_uid)
+            if payment is not None:
+                return payment["merchant_uid"]
+        merchant_uid = fields.get("merchant_uid")
+        return merchant_uid if isinstance(merchant_uid, str) else None
 
     def notify(self, payment, status, extra=None):
         urls = self.state.notice_urls.get(payment["imp_uid"], [])
@@ -250,9 +267,15 @@ class Handler(BaseHTTPRequestHandler):
         rules = sim_rules.effective_rules(endpoint)
         fields, parse_error = self._parse_fields(raw, rules)
         entry["body"] = mask(fields) if fields is not None else "[unparseable]"
+        entry["merchant_uid"] = sim.merchant_uid_of(match, fields)
+        faults = sim.faults.take(name)
+        entry["faults"] = [f["kind"] for f in faults]
         # Logged before any injected latency, so a test sees the call while it is still slow.
         sim.record(entry)
-        faults = sim.faults.take(name)
+        if any(f["kind"] == "reset" for f in faults):
+            # Cut before the work: the caller cannot tell this from `drop`, yet nothing happened.
+            entry["status"] = None
+            raise DropConnection()
         for fault in faults:
             if fault["kind"] == "latency":
                 time.sleep(fault["latency_ms"] / 1000.0)
@@ -365,7 +388,7 @@ class Handler(BaseHTTPRequestHandler):
         if route == ("POST", "/__sim/deposit"):
             with state.lock:
                 status, payload = state.deposit(spec["imp_uid"], spec.get("amount"))
-                if status == 200:
+                if status == 200 and spec.get("webhook", True):
                     sim.notify(payload, "paid")
             return status, payload
         if route == ("POST", "/__sim/payments"):
@@ -379,7 +402,9 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, state.public(payment)
         if route == ("GET", "/__sim/payments"):
             with state.lock:
-                return 200, {"payments": [state.public(p) for p in state.payments.values()]}
+                return 200, {"payments": [state.public(p) for p in state.payments.values()
+                                          if "merchant_uid" not in params
+                                          or p["merchant_uid"] == params["merchant_uid"]]}
         if route == ("POST", "/__sim/faults"):
             return 200, sim.faults.add(spec)
         if route == ("GET", "/__sim/faults"):
@@ -390,12 +415,35 @@ class Handler(BaseHTTPRequestHandler):
         if route == ("GET", "/__sim/requests"):
             with sim.log_lock:
                 found = [r for r in sim.requests
-                         if "endpoint" not in params or r["endpoint"] == params["endpoint"]]
+                         if ("endpoint" not in params or r["endpoint"] == params["endpoint"])
+                         and ("merchant_uid" not in params
+                              or r.get("merchant_uid") == params["merchant_uid"])]
             return 200, {"requests": found}
         if route == ("DELETE", "/__sim/requests"):
             with sim.log_lock:
                 sim.requests = []
             return 200, {"ok": True}
+        if route == ("POST", "/__sim/webhooks/send"):
+            with state.lock:
+                payment = state.payments.get(spec["imp_uid"])
+                if payment is None:
+                    return 404, {"error": "no such payment"}
+                status = spec.get("status", payment["status"])
+                if status not in sim_state.PAYMENT_STATUSES:
+                    raise ValueError(f"status must be one of {sim_state.PAYMENT_STATUSES}")
+                extra = {}
+                if status == "cancelled" and payment["cancel_history"]:
+                    extra["cancellation_id"] = payment["cancel_history"][-1]["cancellation_id"]
+                snapshot = dict(payment)
+            delay = int(spec.get("delay_ms", 0)) / 1000.0
+            if delay > 0:
+                timer = threading.Timer(delay, sim.notify, (snapshot, status, extra))
+                timer.daemon = True
+                timer.start()
+            else:
+                sim.notify(snapshot, status, extra)
+            return 200, {"imp_uid": snapshot["imp_uid"], "status": status, "delay_ms":
+                         int(delay * 1000)}
         if route == ("GET", "/__sim/webhooks"):
             return 200, {"deliveries": sim.webhooks.log(), "pending": sim.webhooks.pending()}
         if route == ("DELETE", "/__sim/webhooks"):
