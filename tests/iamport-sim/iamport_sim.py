@@ -11,6 +11,7 @@ See README.md for the endpoints, the control endpoints under /__sim/ and what is
 import argparse
 import itertools
 import json
+import random
 import re
 import signal
 import socket
@@ -67,26 +68,41 @@ class Faults:
     def __init__(self):
         self.lock = threading.Lock()
         self.entries = []
+        self.random = random.Random()
 
     def add(self, spec):
         if spec.get("kind") not in self.KINDS:
             raise ValueError(f"kind must be one of {self.KINDS}")
+        probability = float(spec.get("probability", 1.0))
+        if not 0.0 < probability <= 1.0:
+            raise ValueError("probability must be in (0, 1]")
+        latency_ms = int(spec.get("latency_ms", 0))
         entry = {"endpoint": spec.get("endpoint", "*"), "kind": spec["kind"],
-                 "count": int(spec.get("count", 1)), "latency_ms": int(spec.get("latency_ms", 0)),
-                 "status": int(spec.get("status", 502 if spec["kind"] == "proxy_error" else 500)), "code": int(spec.get("code", 1)),
+                 "count": int(spec.get("count", 1)), "latency_ms": latency_ms,
+                 "latency_ms_max": max(latency_ms, int(spec.get("latency_ms_max", latency_ms))),
+                 "probability": probability,
+                 "status": int(spec.get("status", 502 if spec["kind"] == "proxy_error" else 500)),
+                 "code": int(spec.get("code", 1)),
                  "message": spec.get("message", "시뮬레이터가 주입한 오류입니다.")}
         with self.lock:
             self.entries.append(entry)
         return entry
 
     def take(self, name):
-        """The faults that apply to this call, each one's count decremented."""
+        """The faults that apply to this call, each one's count decremented. A fault with a
+        probability applies to each matching call with that chance; one with a latency range
+        sleeps a random time in it."""
         taken = []
         with self.lock:
             for entry in self.entries:
-                if entry["count"] > 0 and entry["endpoint"] in ("*", name):
+                if entry["count"] > 0 and entry["endpoint"] in ("*", name) and (
+                        entry["probability"] >= 1.0
+                        or self.random.random() < entry["probability"]):
                     entry["count"] -= 1
-                    taken.append(dict(entry))
+                    fault = dict(entry)
+                    fault["latency_ms"] = self.random.randint(entry["latency_ms"],
+                                                              entry["latency_ms_max"])
+                    taken.append(fault)
             self.entries = [e for e in self.entries if e["count"] > 0]
         return taken
 

@@ -158,6 +158,31 @@ class Control(unittest.TestCase):
         finally:
             sim.stop()
 
+    def test_faults_with_a_probability_and_a_latency_range(self):
+        sim = Sim()
+        try:
+            token = sim.token()
+            sim.call("POST", "/__sim/faults", {"endpoint": "GET /payments/{imp_uid}",
+                                               "kind": "http_error", "status": 503,
+                                               "probability": 0.3, "count": 1000})
+            statuses = [sim.call("GET", "/payments/x", token=token)[0] for _ in range(200)]
+            self.assertTrue(20 <= statuses.count(503) <= 100, statuses.count(503))
+            self.assertEqual(set(statuses), {404, 503})
+            _, faults = sim.call("GET", "/__sim/faults")
+            self.assertEqual(faults["faults"][0]["count"], 1000 - statuses.count(503))
+            self.assertEqual(sim.call("POST", "/__sim/faults", {"kind": "drop",
+                                                               "probability": 0})[0], 400)
+            sim.call("DELETE", "/__sim/faults")
+            sim.call("POST", "/__sim/faults", {"endpoint": "GET /payments/{imp_uid}",
+                                               "kind": "latency", "latency_ms": 100,
+                                               "latency_ms_max": 300, "count": 3})
+            for _ in range(3):
+                started = time.time()
+                sim.call("GET", "/payments/x", token=token)
+                self.assertTrue(0.1 <= time.time() - started < 0.6)
+        finally:
+            sim.stop()
+
     def test_requests_and_payments_filtered_by_merchant_uid(self):
         sim = Sim()
         try:
