@@ -95,13 +95,13 @@ def standing_faults(scale):
     return faults
 
 
-def plan_orders(count, seed):
+def plan_orders(count, seed, kinds=None):
     """Every kind at least once (when there are enough orders), the rest by weight."""
     rng = random.Random(seed)
-    kinds = list(KINDS)
+    kinds = list(kinds or KINDS)
+    names, weights = list(kinds), [KINDS[kind] for kind in kinds]
     rng.shuffle(kinds)
     chosen = kinds[:count]
-    names, weights = list(KINDS), list(KINDS.values())
     chosen += rng.choices(names, weights, k=max(0, count - len(chosen)))
     rng.shuffle(chosen)
     return [Plan(i + 1, kind, random.Random(f"{seed}-{i}")) for i, kind in enumerate(chosen)]
@@ -115,7 +115,7 @@ class Chaos:
         self.started = time.monotonic()
         self.deadline = self.started + args.budget_seconds
         self.stats = Stats()
-        self.plans = plan_orders(args.orders, args.seed)
+        self.plans = plan_orders(args.orders, args.seed, args.kinds)
         self.outages = []
         self.token_expiries = 0
         self.kills = []
@@ -439,6 +439,11 @@ def parse_args(argv):
                         help="gateway SIGKILLs (default: one per 1,000 orders, at least one)")
     parser.add_argument("--pg-restarts", type=int, default=None,
                         help="PostgreSQL restarts (default: as many as kills)")
+    parser.add_argument("--kinds", default=None,
+                        help="comma list: only these kinds of order (default: all, "
+                             f"{', '.join(KINDS)})")
+    parser.add_argument("--without", default=None,
+                        help="comma list: every kind but these")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work folder (logs, timelines) even after a pass")
     parser.add_argument("--work-dir", default=None,
@@ -446,6 +451,16 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.orders < 1 or args.workers < 1 or args.concurrency < 1 or args.rate <= 0:
         parser.error("--orders, --workers, --concurrency and --rate must be positive")
+    kinds = list(KINDS)
+    if args.kinds:
+        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    if args.without:
+        left_out = {k.strip() for k in args.without.split(",")}
+        kinds = [k for k in kinds if k not in left_out]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        parser.error(f"unknown kinds {unknown}" if unknown else "no kind of order left")
+    args.kinds = None if kinds == list(KINDS) else kinds
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 2**31)
     if args.kills is None:
@@ -460,8 +475,8 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     print(f"chaos seed: {args.seed}", flush=True)
-    print(f"orders {args.orders}, budget {args.budget_seconds:.0f} s, gateway {args.gateway}",
-          flush=True)
+    print(f"orders {args.orders}, budget {args.budget_seconds:.0f} s, gateway {args.gateway}"
+          + (f", kinds {','.join(args.kinds)}" if args.kinds else ""), flush=True)
 
     def interrupted(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
