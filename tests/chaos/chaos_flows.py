@@ -383,11 +383,10 @@ class Flows:
     # --- virtual accounts ---------------------------------------------------------------------
 
     def vbank_body(self, plan, due_in=86_400):
-        due = int(now()) + due_in
-
         def body():
+            # Each new try is a new request with its own due time (a retry of one keeps its body).
             return {"vbank_code": plan.rng.choice(["004", "088", "020", "081"]),
-                    "vbank_due": due, "vbank_holder": "홍길동"}
+                    "vbank_due": int(now()) + due_in, "vbank_holder": "홍길동"}
         return body
 
     def issue(self, plan, due_in=86_400):
