@@ -261,7 +261,7 @@ class Gateway:
                 with open(self.log_path, "rb") as log:
                     log.seek(offset)
                     text = log.read().decode("utf-8", "replace")
-                if '"listening"' in text:
+                if '"listening"' in text or self._healthy():
                     return
                 if self.process.poll() is not None:
                     break
@@ -273,6 +273,14 @@ class Gateway:
             if "Address already in use" not in text or time.monotonic() >= deadline:
                 raise RuntimeError(f"the gateway exited at start:\n{text[-2000:]}")
             time.sleep(0.5)  # the old listener's port is not free yet
+
+    def _healthy(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as probe:
+                probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return probe.recv(64).startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
 
     def running(self):
         return self.process is not None and self.process.poll() is None
