@@ -36,6 +36,9 @@ ROUTES = [
     ("POST", re.compile(r"^/users/getToken$"), ("POST", "/users/getToken")),
     ("GET", re.compile(r"^/payments/find/(?P<merchant_uid>[^/]+)(?:/(?P<payment_status>[^/]+))?$"),
      ("GET", "/payments/find/{merchant_uid}/{payment_status}")),
+    ("GET", re.compile(
+        r"^/payments/findAll/(?P<merchant_uid>[^/]+)(?:/(?P<payment_status>[^/]+))?$"),
+     ("GET", "/payments/findAll/{merchant_uid}/{payment_status}")),
     ("GET", re.compile(r"^/payments/(?P<imp_uid>[^/]+)$"), ("GET", "/payments/{imp_uid}")),
     ("POST", re.compile(r"^/payments/cancel$"), ("POST", "/payments/cancel")),
     ("POST", re.compile(r"^/vbanks$"), ("POST", "/vbanks")),
@@ -49,6 +52,8 @@ def endpoint_name(endpoint):
     method, path = endpoint
     if path.startswith("/payments/find/"):
         return "GET /payments/find/{merchant_uid}"
+    if path.startswith("/payments/findAll/"):
+        return "GET /payments/findAll/{merchant_uid}"
     return f"{method} {path}"
 
 
@@ -77,7 +82,10 @@ class Faults:
         if not 0.0 < probability <= 1.0:
             raise ValueError("probability must be in (0, 1]")
         latency_ms = int(spec.get("latency_ms", 0))
+        duration_ms = spec.get("duration_ms")
         entry = {"endpoint": spec.get("endpoint", "*"), "kind": spec["kind"],
+                 "expires_at": (time.monotonic() + int(duration_ms) / 1000.0
+                                if duration_ms is not None else None),
                  "count": int(spec.get("count", 1)), "latency_ms": latency_ms,
                  "latency_ms_max": max(latency_ms, int(spec.get("latency_ms_max", latency_ms))),
                  "probability": probability,
@@ -86,7 +94,7 @@ class Faults:
                  "message": spec.get("message", "시뮬레이터가 주입한 오류입니다.")}
         with self.lock:
             self.entries.append(entry)
-        return entry
+        return {k: v for k, v in entry.items() if k != "expires_at"}
 
     def take(self, name):
         """The faults that apply to this call, each one's count decremented. A fault with a
@@ -94,17 +102,23 @@ class Faults:
         sleeps a random time in it."""
         taken = []
         with self.lock:
+            self._expire()
             for entry in self.entries:
                 if entry["count"] > 0 and entry["endpoint"] in ("*", name) and (
                         entry["probability"] >= 1.0
                         or self.random.random() < entry["probability"]):
                     entry["count"] -= 1
-                    fault = dict(entry)
+                    fault = {k: v for k, v in entry.items() if k != "expires_at"}
                     fault["latency_ms"] = self.random.randint(entry["latency_ms"],
                                                               entry["latency_ms_max"])
                     taken.append(fault)
             self.entries = [e for e in self.entries if e["count"] > 0]
         return taken
+
+    def _expire(self):
+        now = time.monotonic()
+        self.entries = [e for e in self.entries
+                        if e["expires_at"] is None or e["expires_at"] > now]
 
     def clear(self):
         with self.lock:
@@ -112,7 +126,8 @@ class Faults:
 
     def list(self):
         with self.lock:
-            return [dict(e) for e in self.entries]
+            self._expire()
+            return [{k: v for k, v in e.items() if k != "expires_at"} for e in self.entries]
 
 
 class Simulator:
@@ -341,6 +356,10 @@ class Handler(BaseHTTPRequestHandler):
             return state.get_token(fields["imp_key"], fields["imp_secret"])
         if endpoint == ("GET", "/payments/{imp_uid}"):
             return state.get_payment(path_args["imp_uid"])
+        if endpoint[1].startswith("/payments/findAll/"):
+            return state.find_all_payments(path_args["merchant_uid"],
+                                           path_args.get("payment_status"), query.get("sorting"),
+                                           query.get("page"), query.get("limit"))
         if endpoint[1].startswith("/payments/find/"):
             return state.find_payment(path_args["merchant_uid"],
                                       path_args.get("payment_status"), query.get("sorting"))

@@ -183,6 +183,21 @@ class Control(unittest.TestCase):
         finally:
             sim.stop()
 
+    def test_a_fault_for_a_while(self):
+        sim = Sim()
+        try:
+            token = sim.token()
+            sim.call("POST", "/__sim/faults", {"endpoint": "*", "kind": "http_error",
+                                               "status": 503, "count": 1000,
+                                               "duration_ms": 400})
+            self.assertEqual(sim.call("GET", "/payments/x", token=token)[0], 503)
+            self.assertEqual(len(sim.call("GET", "/__sim/faults")[1]["faults"]), 1)
+            time.sleep(0.5)
+            self.assertEqual(sim.call("GET", "/payments/x", token=token)[0], 404)
+            self.assertEqual(sim.call("GET", "/__sim/faults")[1]["faults"], [])
+        finally:
+            sim.stop()
+
     def test_requests_and_payments_filtered_by_merchant_uid(self):
         sim = Sim()
         try:
