@@ -199,12 +199,15 @@ class Chaos:
         self.traffic_seconds = self.elapsed()
 
     def outage(self):
-        """iamport unreachable for a moment: the next calls, whatever they are, are cut before
-        any work is done (enough in a row to open the gateway's circuit breaker)."""
-        count = self.rng.randint(8, 20)
+        """iamport unreachable for a few seconds: every call meanwhile, whatever it is, is cut
+        before any work is done (enough in a row to open the gateway's circuit breaker). A
+        window of time, not a number of calls: with the breaker open few calls come, and an
+        outage of N calls would last N breaker trials."""
+        seconds = self.rng.uniform(1.5, 4.0)
         self.stack.sim.control("POST", "/__sim/faults",
-                               {"endpoint": "*", "kind": "reset", "count": count})
-        self.outages.append(f"{count} calls cut at {self.elapsed():.1f} s")
+                               {"endpoint": "*", "kind": "reset", "count": 10**9,
+                                "duration_ms": int(seconds * 1000)})
+        self.outages.append(f"{seconds:.1f} s at {self.elapsed():.0f} s")
 
     def kill_gateway(self):
         at = self.elapsed()

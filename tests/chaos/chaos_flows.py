@@ -33,13 +33,14 @@ KINDS = {
     "checkout_lost": 8,         # paid, no complete, no notice: the lost-checkout lookup
     "checkout_failed_retry": 4,  # a failed checkout, then a paid one
     "checkout_double": 3,       # paid twice (two tabs): needs_review, a duplicate on purpose
+    "checkout_lost_twice": 2,   # paid twice, both results lost: the look-up must see both
     "cancel_partial": 7,
     "cancel_full": 6,
     "cancel_partial_then_full": 5,
     "pending_never_paid": 4,
 }
-LOST_KINDS = {"vbank_lost_notice", "checkout_lost"}
-DUPLICATE_KINDS = {"checkout_double"}
+LOST_KINDS = {"vbank_lost_notice", "checkout_lost", "checkout_lost_twice"}
+DUPLICATE_KINDS = {"checkout_double", "checkout_lost_twice"}
 
 
 def now():
@@ -492,6 +493,13 @@ class Flows:
     def checkout_lost(self, plan):
         self.sf.browser_payment(plan, plan.amount, notice=False)
         yield 0
+
+    def checkout_lost_twice(self, plan):
+        # The buyer paid, the window closed before `complete` and the notice was lost; seeing
+        # the order still unpaid, the buyer paid again, with the same fate.
+        self.sf.browser_payment(plan, plan.amount, notice=False)
+        yield plan.rng.uniform(0.5, 3.0)
+        self.sf.browser_payment(plan, plan.amount, notice=False)
 
     def checkout_failed_retry(self, plan):
         failed = self.sf.browser_payment(plan, plan.amount, status="failed")
