@@ -585,6 +585,8 @@ http {{
         self.stop(self.gateway)
         if args.webhook_count > 0:
             self.webhooks()
+        if args.reconciler_calls:
+            self.reconciler_calls()
         self.results["load_after"] = os.getloadavg()
         return self.results
 
@@ -648,6 +650,22 @@ http {{
         self.results["webhook"] = {"count": args.webhook_count, "rate": args.webhook_rate,
                                    "p50_ms": float(found.group(1)),
                                    "p99_ms": float(found.group(3))}
+
+
+    def reconciler_calls(self):
+        """iamport calls per order over its life (reconciler_calls.py, its own processes)."""
+        log("iamport calls per order over its life (time compressed; about 2 minutes)…")
+        out = subprocess.run(
+            [sys.executable, os.path.join(BENCH, "reconciler_calls.py"), "--gateway",
+             self.args.gateway, "--orders-per-kind", "1"],
+            capture_output=True, text=True, timeout=900)
+        if out.returncode != 0:
+            reason = (out.stderr.strip() or out.stdout.strip()).splitlines()[-1:] or ["no output"]
+            log(f"  reconciler_calls.py failed: {reason[0]}")
+            self.results["reconciler_calls"] = {"error": reason[0]}
+            return
+        table = out.stdout[out.stdout.index("life of an order"):].rstrip()
+        self.results["reconciler_calls"] = {"table": table}
 
 
 def machine_busy_ticks():
@@ -800,6 +818,10 @@ def render_table(results, args):
         w = results["webhook"]
         lines.append(f"webhook stored → applied: p50 {w['p50_ms']:.2f} ms, p99 {w['p99_ms']:.2f} "
                      f"ms ({w['count']} deposit notices at {w['rate']:g}/s)")
+    if "reconciler_calls" in results:
+        calls = results["reconciler_calls"]
+        lines.append("iamport calls per order over its life: " + (
+            f"FAILED ({calls['error']})" if "error" in calls else "\n" + calls["table"]))
     lines.append(f"gateway RSS: idle {results['rss_idle_kib'] / 1024:.1f} MiB, under load "
                  f"{results['rss_load_kib'] / 1024:.1f} MiB (max), after "
                  f"{results['rss_after_kib'] / 1024:.1f} MiB; start-up (exec → /readyz 200) "
@@ -857,6 +879,9 @@ def main():
     parser.add_argument("--webhook-count", type=int, default=200,
                         help="deposit notices for the webhook latency (0 to skip)")
     parser.add_argument("--webhook-rate", type=float, default=50)
+    parser.add_argument("--reconciler-calls", action="store_true",
+                        help="also count iamport calls per order over its life "
+                             "(reconciler_calls.py, about 2 more minutes)")
     parser.add_argument("--soak", type=float, default=0, metavar="MINUTES",
                         help="drive GET+POST at half the peak this long, sampling memory")
     parser.add_argument("--out", default=os.path.join(ROOT, "build/release/bench-result.txt"))
@@ -876,7 +901,8 @@ def main():
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGHUP, terminate)
     # A bound on the whole run, whatever hangs: each measurement plus generous set-up time.
-    limit = 900 + 12 * args.duration + int(args.soak * 60) + 60 * args.webhook_count // 100
+    limit = (900 + 12 * args.duration + int(args.soak * 60) + 60 * args.webhook_count // 100
+             + 900 * args.reconciler_calls)
 
     def overrun(_signum, _frame):
         raise BenchError(f"the run exceeded its time limit of {limit} s")
@@ -907,7 +933,8 @@ def main():
     with open(os.path.splitext(args.out)[0] + ".json", "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2, default=str)
     print(f"\nwritten to {args.out}")
-    return 1 if "error" in results.get("webhook", {}) else 0
+    return 1 if ("error" in results.get("webhook", {})
+                 or "error" in results.get("reconciler_calls", {})) else 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ See README.md for the endpoints, the control endpoints under /__sim/ and what is
 import argparse
 import itertools
 import json
+import random
 import re
 import signal
 import socket
@@ -22,6 +23,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import sim_rules
+import sim_state
 from sim_state import State
 from sim_webhooks import WebhookSender
 
@@ -34,6 +36,9 @@ ROUTES = [
     ("POST", re.compile(r"^/users/getToken$"), ("POST", "/users/getToken")),
     ("GET", re.compile(r"^/payments/find/(?P<merchant_uid>[^/]+)(?:/(?P<payment_status>[^/]+))?$"),
      ("GET", "/payments/find/{merchant_uid}/{payment_status}")),
+    ("GET", re.compile(
+        r"^/payments/findAll/(?P<merchant_uid>[^/]+)(?:/(?P<payment_status>[^/]+))?$"),
+     ("GET", "/payments/findAll/{merchant_uid}/{payment_status}")),
     ("GET", re.compile(r"^/payments/(?P<imp_uid>[^/]+)$"), ("GET", "/payments/{imp_uid}")),
     ("POST", re.compile(r"^/payments/cancel$"), ("POST", "/payments/cancel")),
     ("POST", re.compile(r"^/vbanks$"), ("POST", "/vbanks")),
@@ -47,6 +52,8 @@ def endpoint_name(endpoint):
     method, path = endpoint
     if path.startswith("/payments/find/"):
         return "GET /payments/find/{merchant_uid}"
+    if path.startswith("/payments/findAll/"):
+        return "GET /payments/findAll/{merchant_uid}"
     return f"{method} {path}"
 
 
@@ -61,33 +68,57 @@ def mask(value):
 class Faults:
     """Misbehaviour for the next N calls of an endpoint (or of every endpoint, "*")."""
 
-    KINDS = ("latency", "http_error", "code", "drop", "proxy_error", "slow_answer")
+    KINDS = ("latency", "http_error", "code", "drop", "proxy_error", "slow_answer", "reset")
 
     def __init__(self):
         self.lock = threading.Lock()
         self.entries = []
+        self.random = random.Random()
 
     def add(self, spec):
         if spec.get("kind") not in self.KINDS:
             raise ValueError(f"kind must be one of {self.KINDS}")
+        probability = float(spec.get("probability", 1.0))
+        if not 0.0 < probability <= 1.0:
+            raise ValueError("probability must be in (0, 1]")
+        latency_ms = int(spec.get("latency_ms", 0))
+        duration_ms = spec.get("duration_ms")
         entry = {"endpoint": spec.get("endpoint", "*"), "kind": spec["kind"],
-                 "count": int(spec.get("count", 1)), "latency_ms": int(spec.get("latency_ms", 0)),
-                 "status": int(spec.get("status", 502 if spec["kind"] == "proxy_error" else 500)), "code": int(spec.get("code", 1)),
+                 "expires_at": (time.monotonic() + int(duration_ms) / 1000.0
+                                if duration_ms is not None else None),
+                 "count": int(spec.get("count", 1)), "latency_ms": latency_ms,
+                 "latency_ms_max": max(latency_ms, int(spec.get("latency_ms_max", latency_ms))),
+                 "probability": probability,
+                 "status": int(spec.get("status", 502 if spec["kind"] == "proxy_error" else 500)),
+                 "code": int(spec.get("code", 1)),
                  "message": spec.get("message", "시뮬레이터가 주입한 오류입니다.")}
         with self.lock:
             self.entries.append(entry)
-        return entry
+        return {k: v for k, v in entry.items() if k != "expires_at"}
 
     def take(self, name):
-        """The faults that apply to this call, each one's count decremented."""
+        """The faults that apply to this call, each one's count decremented. A fault with a
+        probability applies to each matching call with that chance; one with a latency range
+        sleeps a random time in it."""
         taken = []
         with self.lock:
+            self._expire()
             for entry in self.entries:
-                if entry["count"] > 0 and entry["endpoint"] in ("*", name):
+                if entry["count"] > 0 and entry["endpoint"] in ("*", name) and (
+                        entry["probability"] >= 1.0
+                        or self.random.random() < entry["probability"]):
                     entry["count"] -= 1
-                    taken.append(dict(entry))
+                    fault = {k: v for k, v in entry.items() if k != "expires_at"}
+                    fault["latency_ms"] = self.random.randint(entry["latency_ms"],
+                                                              entry["latency_ms_max"])
+                    taken.append(fault)
             self.entries = [e for e in self.entries if e["count"] > 0]
         return taken
+
+    def _expire(self):
+        now = time.monotonic()
+        self.entries = [e for e in self.entries
+                        if e["expires_at"] is None or e["expires_at"] > now]
 
     def clear(self):
         with self.lock:
@@ -95,7 +126,8 @@ class Faults:
 
     def list(self):
         with self.lock:
-            return [dict(e) for e in self.entries]
+            self._expire()
+            return [{k: v for k, v in e.items() if k != "expires_at"} for e in self.entries]
 
 
 class Simulator:
@@ -109,6 +141,22 @@ class Simulator:
     def record(self, entry):
         with self.log_lock:
             self.requests.append(entry)
+
+    def merchant_uid_of(self, match, fields):
+        """The order a call is about, for the request log: named in the path or body, or the
+        merchant_uid of the payment its imp_uid names (None for getToken or an unknown one)."""
+        args = {k: urllib.parse.unquote(v) for k, v in match.groupdict().items() if v}
+        fields = fields if isinstance(fields, dict) else {}
+        if args.get("merchant_uid"):
+            return args["merchant_uid"]
+        imp_uid = args.get("imp_uid") or fields.get("imp_uid")
+        if isinstance(imp_uid, str) and imp_uid:
+            with self.state.lock:
+                payment = self.state.payments.get(imp_uid)
+            if payment is not None:
+                return payment["merchant_uid"]
+        merchant_uid = fields.get("merchant_uid")
+        return merchant_uid if isinstance(merchant_uid, str) else None
 
     def notify(self, payment, status, extra=None):
         urls = self.state.notice_urls.get(payment["imp_uid"], [])
@@ -250,9 +298,15 @@ class Handler(BaseHTTPRequestHandler):
         rules = sim_rules.effective_rules(endpoint)
         fields, parse_error = self._parse_fields(raw, rules)
         entry["body"] = mask(fields) if fields is not None else "[unparseable]"
+        entry["merchant_uid"] = sim.merchant_uid_of(match, fields)
+        faults = sim.faults.take(name)
+        entry["faults"] = [f["kind"] for f in faults]
         # Logged before any injected latency, so a test sees the call while it is still slow.
         sim.record(entry)
-        faults = sim.faults.take(name)
+        if any(f["kind"] == "reset" for f in faults):
+            # Cut before the work: the caller cannot tell this from `drop`, yet nothing happened.
+            entry["status"] = None
+            raise DropConnection()
         for fault in faults:
             if fault["kind"] == "latency":
                 time.sleep(fault["latency_ms"] / 1000.0)
@@ -302,6 +356,10 @@ class Handler(BaseHTTPRequestHandler):
             return state.get_token(fields["imp_key"], fields["imp_secret"])
         if endpoint == ("GET", "/payments/{imp_uid}"):
             return state.get_payment(path_args["imp_uid"])
+        if endpoint[1].startswith("/payments/findAll/"):
+            return state.find_all_payments(path_args["merchant_uid"],
+                                           path_args.get("payment_status"), query.get("sorting"),
+                                           query.get("page"), query.get("limit"))
         if endpoint[1].startswith("/payments/find/"):
             return state.find_payment(path_args["merchant_uid"],
                                       path_args.get("payment_status"), query.get("sorting"))
@@ -365,7 +423,7 @@ class Handler(BaseHTTPRequestHandler):
         if route == ("POST", "/__sim/deposit"):
             with state.lock:
                 status, payload = state.deposit(spec["imp_uid"], spec.get("amount"))
-                if status == 200:
+                if status == 200 and spec.get("webhook", True):
                     sim.notify(payload, "paid")
             return status, payload
         if route == ("POST", "/__sim/payments"):
@@ -379,7 +437,9 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, state.public(payment)
         if route == ("GET", "/__sim/payments"):
             with state.lock:
-                return 200, {"payments": [state.public(p) for p in state.payments.values()]}
+                return 200, {"payments": [state.public(p) for p in state.payments.values()
+                                          if "merchant_uid" not in params
+                                          or p["merchant_uid"] == params["merchant_uid"]]}
         if route == ("POST", "/__sim/faults"):
             return 200, sim.faults.add(spec)
         if route == ("GET", "/__sim/faults"):
@@ -390,12 +450,35 @@ class Handler(BaseHTTPRequestHandler):
         if route == ("GET", "/__sim/requests"):
             with sim.log_lock:
                 found = [r for r in sim.requests
-                         if "endpoint" not in params or r["endpoint"] == params["endpoint"]]
+                         if ("endpoint" not in params or r["endpoint"] == params["endpoint"])
+                         and ("merchant_uid" not in params
+                              or r.get("merchant_uid") == params["merchant_uid"])]
             return 200, {"requests": found}
         if route == ("DELETE", "/__sim/requests"):
             with sim.log_lock:
                 sim.requests = []
             return 200, {"ok": True}
+        if route == ("POST", "/__sim/webhooks/send"):
+            with state.lock:
+                payment = state.payments.get(spec["imp_uid"])
+                if payment is None:
+                    return 404, {"error": "no such payment"}
+                status = spec.get("status", payment["status"])
+                if status not in sim_state.PAYMENT_STATUSES:
+                    raise ValueError(f"status must be one of {sim_state.PAYMENT_STATUSES}")
+                extra = {}
+                if status == "cancelled" and payment["cancel_history"]:
+                    extra["cancellation_id"] = payment["cancel_history"][-1]["cancellation_id"]
+                snapshot = dict(payment)
+            delay = int(spec.get("delay_ms", 0)) / 1000.0
+            if delay > 0:
+                timer = threading.Timer(delay, sim.notify, (snapshot, status, extra))
+                timer.daemon = True
+                timer.start()
+            else:
+                sim.notify(snapshot, status, extra)
+            return 200, {"imp_uid": snapshot["imp_uid"], "status": status, "delay_ms":
+                         int(delay * 1000)}
         if route == ("GET", "/__sim/webhooks"):
             return 200, {"deliveries": sim.webhooks.log(), "pending": sim.webhooks.pending()}
         if route == ("DELETE", "/__sim/webhooks"):

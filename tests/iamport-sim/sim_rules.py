@@ -55,6 +55,13 @@ RULES = {
         "payment_status": path(required=False),
         "sorting": query("string", enum=_SORTING),
     },
+    ("GET", "/payments/findAll/{merchant_uid}/{payment_status}"): {
+        "merchant_uid": path(),
+        "payment_status": path(required=False),
+        "page": query("integer"),
+        "limit": query("integer"),
+        "sorting": query("string", enum=_SORTING),
+    },
     ("POST", "/vbanks"): {
         "channel_key": body("string", True),
         "merchant_uid": body("string", True, 40),

@@ -153,6 +153,29 @@ class State:
                    reverse=(sorting or "-started").startswith("-"))
         return ok(self.public(found[0]))
 
+    def find_all_payments(self, merchant_uid, payment_status, sorting, page, limit):
+        """Every payment of a merchant_uid (newest first by default), 20 a page by default, at
+        most 1000: `{total, previous, next, list}`; none → 404 as find does."""
+        if payment_status is not None and payment_status not in PAYMENT_STATUSES:
+            return fail("payment_status 값이 올바르지 않습니다.", -1, 400)
+        page = 1 if page is None else page
+        limit = 20 if limit is None else limit
+        if page < 1 or not 1 <= limit <= 1000:
+            return fail("page 는 1 이상, limit 는 1~1000 이어야 합니다.", -1, 400)
+        found = [p for p in self.payments.values() if p["merchant_uid"] == merchant_uid
+                 and (payment_status is None or p["status"] == payment_status)]
+        if not found:
+            return fail("존재하지 않는 결제정보입니다.", 1, 404)
+        key_name = (sorting or "-started").lstrip("-")
+        key_field = {"started": "started_at", "paid": "paid_at"}.get(key_name, "_sequence")
+        found.sort(key=lambda p: (p[key_field], p["_sequence"]),
+                   reverse=(sorting or "-started").startswith("-"))
+        start = (page - 1) * limit
+        shown = found[start:start + limit]
+        return ok({"total": len(found), "previous": page - 1 if page > 1 else 0,
+                   "next": page + 1 if start + limit < len(found) else 0,
+                   "list": [self.public(p) for p in shown]})
+
     @staticmethod
     def _integral_amount(value):
         if isinstance(value, float):

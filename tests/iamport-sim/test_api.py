@@ -36,6 +36,27 @@ class Api(unittest.TestCase):
         self.assertEqual(later["response"]["access_token"], self.token)
         self.assertEqual(later["response"]["expired_at"], token["expired_at"] + 5 * 60)
 
+    def test_find_all_lists_every_payment_of_a_merchant_uid_newest_first(self):
+        first = self.sim.call("POST", "/__sim/payments", {"merchant_uid": "fa1", "amount": 10,
+                                                           "status": "failed", "webhook": False})[1]
+        second = self.sim.call("POST", "/__sim/payments", {"merchant_uid": "fa1", "amount": 10,
+                                                            "webhook": False})[1]
+        status, answer = self.sim.call("GET", "/payments/findAll/fa1", token=self.token)
+        self.assertEqual(status, 200)
+        page = answer["response"]
+        self.assertEqual((page["total"], page["previous"], page["next"]), (2, 0, 0))
+        self.assertEqual([p["imp_uid"] for p in page["list"]],
+                         [second["imp_uid"], first["imp_uid"]])
+        _, paid = self.sim.call("GET", "/payments/findAll/fa1/paid", token=self.token)
+        self.assertEqual([p["imp_uid"] for p in paid["response"]["list"]], [second["imp_uid"]])
+        _, paged = self.sim.call("GET", "/payments/findAll/fa1?limit=1&page=2", token=self.token)
+        self.assertEqual((paged["response"]["previous"], paged["response"]["next"],
+                          [p["imp_uid"] for p in paged["response"]["list"]]),
+                         (1, 0, [first["imp_uid"]]))
+        self.assertEqual(self.sim.call("GET", "/payments/findAll/none", token=self.token)[0], 404)
+        self.assertEqual(self.sim.call("GET", "/payments/findAll/fa1?limit=0",
+                                       token=self.token)[0], 400)
+
     def test_401_without_or_with_bad_token_and_bad_secret(self):
         self.assertEqual(self.sim.call("GET", "/payments/imps_1")[0], 401)
         self.assertEqual(self.sim.call("GET", "/payments/imps_1", token="nope")[0], 401)
