@@ -341,6 +341,49 @@ awaitable<Result<Payment>> Client::find_payment(std::string merchant_uid,
     co_return co_await impl->payment_call(call);
 }
 
+awaitable<Result<std::vector<Payment>>> Client::find_all_payments(std::string merchant_uid) {
+    auto impl = impl_;
+    std::vector<Payment> payments;
+    // Pages of 100, newest first; a merchant_uid with more payments than this is not ours to
+    // settle automatically (kMaxFindAllPages pages: the newest ones are what matters).
+    for (int page = 1; page <= kMaxFindAllPages; ++page) {
+        Call call{http_verb::get, "GET /payments/findAll/{merchant_uid}",
+                  "/payments/findAll/" + encode_path_segment(merchant_uid) +
+                      "?page=" + std::to_string(page) + "&limit=100&sorting=-started",
+                  "", true};
+        auto result = co_await impl->perform(call);
+        if (!result) {
+            if (result.outcome() == Outcome::not_found && page == 1) {
+                co_return result.error();
+            }
+            if (result.outcome() == Outcome::not_found) {
+                break;
+            }
+            co_return result.error();
+        }
+        bool more = false;
+        try {
+            const auto& list = result.value().as_object().at("list").as_array();
+            for (const auto& item : list) {
+                payments.push_back(json::value_to<Payment>(item));
+            }
+            const auto* next = result.value().as_object().if_contains("next");
+            more = next != nullptr && next->is_number() && next->to_number<std::int64_t>() > 0 &&
+                   !list.empty();
+        } catch (const std::exception& error) {
+            Error unreadable{
+                Outcome::upstream_error, 200, 0,
+                std::string("unreadable payment list in iamport's answer: ") + error.what()};
+            unreadable.sent = true;
+            co_return unreadable;
+        }
+        if (!more) {
+            break;
+        }
+    }
+    co_return payments;
+}
+
 awaitable<Result<Payment>> Client::issue_vbank(VbankRequest request) {
     auto impl = impl_;
     Call call{http_verb::post, "POST /vbanks", "/vbanks", json::serialize(to_body(request)), false};

@@ -72,6 +72,11 @@ class Client {
     // GET /payments/{imp_uid}; not_found for an unknown imp_uid.
     boost::asio::awaitable<Result<Payment>> get_payment(std::string imp_uid);
     // GET /payments/find/{merchant_uid}[/{payment_status}]: the newest payment of that order.
+    // GET /payments/findAll/{merchant_uid}: every payment of a merchant_uid, newest first, at
+    // most kMaxFindAllPages pages of 100 (not_found when there is none).
+    static constexpr int kMaxFindAllPages = 5;
+    boost::asio::awaitable<Result<std::vector<Payment>>> find_all_payments(
+        std::string merchant_uid);
     boost::asio::awaitable<Result<Payment>> find_payment(
         std::string merchant_uid, std::optional<std::string> payment_status = std::nullopt);
     // POST /vbanks: issues a virtual account (status `ready`).

@@ -317,11 +317,15 @@ asio::awaitable<std::optional<OrderView>> sync_order(runtime::DbExecutor& db,
 
     // iamport's current word on every payment of the order, oldest first.
     std::map<std::string, domain::Payment> fetched;
-    auto newest = co_await iamport.find_payment(merchant_uid);
-    if (newest) {
-        fetched.emplace(newest->imp_uid, iamport::to_domain(newest.value()));
-    } else if (newest.outcome() != iamport::Outcome::not_found) {
-        throw iamport_failure(newest.error(), false);
+    // Every payment of the merchant_uid, not only the newest: an older one we never heard of (a
+    // second checkout whose results were both lost) is a charge to see and judge.
+    auto all = co_await iamport.find_all_payments(merchant_uid);
+    if (all) {
+        for (const auto& payment : all.value()) {
+            fetched.emplace(payment.imp_uid, iamport::to_domain(payment));
+        }
+    } else if (all.outcome() != iamport::Outcome::not_found) {
+        throw iamport_failure(all.error(), false);
     }
     for (const auto& imp_uid : snapshot->imp_uids) {
         if (fetched.contains(imp_uid)) {

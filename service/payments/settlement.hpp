@@ -101,7 +101,7 @@ inline constexpr std::chrono::seconds kIamportClockSkew{300};
 inline constexpr std::chrono::seconds kSettleMargin{30};
 std::chrono::milliseconds settle_window(const iamport::Client& iamport);
 
-// Re-fetches the order's payments from iamport (every imp_uid we know, and the newest of its
+// Re-fetches the order's payments from iamport (every imp_uid we know, and all of its
 // merchant_uid, which finds payments we never heard of) and applies them; settles attempts of
 // unknown outcome. nullopt when there is no such order. Throws iamport_failure() when iamport
 // can't answer.

@@ -5,6 +5,7 @@ keep-alive HTTP client; and a reaper that cleans all of them up if this process 
 Python 3.11 standard library only.
 """
 
+import base64
 import ctypes
 import http.client
 import json
@@ -23,6 +24,8 @@ PG_CLUSTER = os.path.join(SOURCE_DIR, "tests", "support", "pg-cluster")
 SIMULATOR = os.path.join(SOURCE_DIR, "tests", "iamport-sim", "iamport_sim.py")
 PG_BIN = os.environ.get("MG_PG_BIN", "/usr/lib/postgresql/15/bin")
 IMP_KEY, IMP_SECRET = "sandbox_imp_key", "sandbox_imp_secret"
+# GATEWAY_SECRET_KEY of the gateway: one per run, the same across its restarts.
+GATEWAY_SECRET_KEY = base64.b64encode(os.urandom(32)).decode()
 DATABASE = "merchant_gateway"
 
 _PR_SET_PDEATHSIG = 1
@@ -378,6 +381,7 @@ class Stack:
             "IAMPORT_BASE_URL": f"http://127.0.0.1:{self.sim.port}",
             "IAMPORT_IMP_KEY": IMP_KEY,
             "IAMPORT_IMP_SECRET": IMP_SECRET,
+            "GATEWAY_SECRET_KEY": GATEWAY_SECRET_KEY,
             "IAMPORT_PG": "kcp",
             "LOG_LEVEL": "info",
             "LOG_FORMAT": "json",

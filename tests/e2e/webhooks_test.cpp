@@ -185,6 +185,24 @@ TEST_F(Webhooks, FiftyCopiesAtOnceRecordOnePaidTransition) {
               1);
 }
 
+TEST_F(Webhooks, TwoLostCheckoutsOfOneOrderAreBothFoundAndReviewed) {
+    new_order(*gateway_, "lost-twice-1", 15000);
+    // The buyer paid twice in two tabs; neither notice nor `complete` arrived for either.
+    for (int i = 0; i < 2; ++i) {
+        sim_->create_checkout_payment({{"merchant_uid", "lost-twice-1"},
+                                       {"amount", 15000},
+                                       {"status", "paid"},
+                                       {"pay_method", "card"},
+                                       {"webhook", false}});
+    }
+    // The look-up asks for every payment of the merchant_uid, not only the newest.
+    EXPECT_TRUE(wait_for_status(*gateway_, "lost-twice-1", "needs_review", 60s));
+    EXPECT_EQ(query_int("SELECT count(*) FROM payments WHERE merchant_uid = 'lost-twice-1' "
+                        "AND status = 'paid'"),
+              2);
+    EXPECT_GE(sim_->count_requests("GET /payments/findAll/{merchant_uid}"), 1u);
+}
+
 TEST_F(Webhooks, AccountsOpenedByAThirdPartyMoveNothing) {
     // Anyone who knows a merchant_uid can open an unpaid virtual account for it through
     // iamport's browser SDK (the shop's iamport code is public) and let its notice come.
@@ -383,7 +401,7 @@ TEST_F(Webhooks, ACheckoutWhoseNoticeAndCompleteWereLostIsFoundByTheReconciler) 
     EXPECT_EQ(query_int("SELECT count(*) FROM orders WHERE merchant_uid = 'checkout-abandoned-1' "
                         "AND status = 'pending' AND next_reconcile_at > now() + interval '50 s'"),
               1);
-    const auto lookups = sim_->count_requests("GET /payments/find/{merchant_uid}");
+    const auto lookups = sim_->count_requests("GET /payments/findAll/{merchant_uid}");
     EXPECT_GE(lookups, 2u);
     EXPECT_LE(lookups, 4u);
 }

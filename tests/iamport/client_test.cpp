@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "client_fixture.hpp"
 
 namespace mg::iamport {
@@ -17,7 +19,8 @@ class ClientTest : public ::testing::Test {
     std::unique_ptr<Client> client =
         std::make_unique<Client>(threads.io().get_executor(), config_for(sim));
 
-    Result<Payment> run(boost::asio::awaitable<Result<Payment>> task) {
+    template <class T>
+    Result<T> run(boost::asio::awaitable<Result<T>> task) {
         return threads.run(std::move(task));
     }
 };
@@ -168,6 +171,31 @@ TEST_F(ClientTest, BenepiaApprovalAndReusedMerchantUid) {
     EXPECT_EQ(paid->pay_method.value_or(""), "point");
     auto again = run(client->issue_vbank(vbank_request("order-benepia")));
     EXPECT_EQ(again.outcome(), Outcome::declined) << "a paid merchant_uid cannot be reused";
+}
+
+TEST_F(ClientTest, FindAllReturnsEveryPaymentOfAMerchantUidNewestFirst) {
+    EXPECT_EQ(run(client->find_all_payments("order-find-all")).outcome(), Outcome::not_found);
+    std::vector<std::string> made;
+    for (int i = 0; i < 3; ++i) {
+        const auto created = sim.create_checkout_payment({{"merchant_uid", "order-find-all"},
+                                                          {"amount", 1000 + i},
+                                                          {"status", i == 0 ? "failed" : "paid"},
+                                                          {"pay_method", "card"},
+                                                          {"webhook", false}});
+        made.emplace_back(created.at("imp_uid").as_string());
+    }
+    auto all = run(client->find_all_payments("order-find-all"));
+    ASSERT_TRUE(all) << all.error().message;
+    ASSERT_EQ(all->size(), 3u);
+    std::vector<std::string> found;
+    for (const auto& payment : all.value()) {
+        found.push_back(payment.imp_uid);
+        EXPECT_EQ(payment.merchant_uid, "order-find-all");
+    }
+    std::sort(found.begin(), found.end());
+    std::sort(made.begin(), made.end());
+    EXPECT_EQ(found, made);
+    EXPECT_EQ(sim.count_requests("GET /payments/findAll/{merchant_uid}"), 2u);  // one page each
 }
 
 TEST_F(ClientTest, SlowPostIsUnknownOutcomeSlowGetIsRetriedThenFails) {
