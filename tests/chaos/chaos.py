@@ -3,7 +3,7 @@
 (the simulator) misbehaving throughout, the gateway SIGKILLed and PostgreSQL restarted in the
 middle; then every order is checked against iamport's records. See README.md beside this file.
 
-    python3 tests/chaos/chaos.py --gateway build/test/merchant-gateway [--orders 300] [--seed S]
+    python3 tests/chaos/chaos.py --gateway build/test/service/merchant-gateway [--orders 300] [--seed S]
 
 Prints "chaos seed: S" first; exits 0 when every order agrees with iamport, 1 on any mismatch,
 2 on a usage error, 3 when the budget ran out or the harness itself failed.
@@ -391,6 +391,9 @@ def main(argv=None):
             stack.failed = status != 0 or args.keep
     except KeyboardInterrupt as stop:
         print(f"interrupted ({stop}); cleaning up", flush=True)
+        status = 3
+    except Exception:  # the harness could not start or run: not a verdict on the gateway
+        traceback.print_exc()
         status = 3
     finally:
         hard_stop.cancel()
