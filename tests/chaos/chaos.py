@@ -3,7 +3,7 @@
 (the simulator) misbehaving throughout, the gateway SIGKILLed and PostgreSQL restarted in the
 middle; then every order is checked against iamport's records. See README.md beside this file.
 
-    python3 tests/chaos/chaos.py --gateway build/test/merchant-gateway [--orders 300] [--seed S]
+    python3 tests/chaos/chaos.py --gateway build/test/service/merchant-gateway [--orders 300] [--seed S]
 
 Prints "chaos seed: S" first; exits 0 when every order agrees with iamport, 1 on any mismatch,
 2 on a usage error, 3 when the budget ran out or the harness itself failed.
@@ -24,7 +24,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import chaos_check  # noqa: E402
 from chaos_env import Stack, TransportError  # noqa: E402
-from chaos_flows import KINDS, Flows, Plan, Scheduler, Stats, Storefront  # noqa: E402
+import chaos_report  # noqa: E402
+from chaos_flows import DUPLICATE_KINDS, KINDS, Flows  # noqa: E402
+from chaos_storefront import Plan, Scheduler, Stats, Storefront  # noqa: E402
 
 # The gateway, tuned so that a run settles in minutes: iamport calls time out fast, the
 # reconciler passes every second (unknown attempts settle after IAMPORT_CALL_TIMEOUT_MS + 30 s).
@@ -104,7 +106,10 @@ def plan_orders(count, seed, kinds=None):
     chosen = kinds[:count]
     chosen += rng.choices(names, weights, k=max(0, count - len(chosen)))
     rng.shuffle(chosen)
-    return [Plan(i + 1, kind, random.Random(f"{seed}-{i}")) for i, kind in enumerate(chosen)]
+    plans = [Plan(i + 1, kind, random.Random(f"{seed}-{i}")) for i, kind in enumerate(chosen)]
+    for plan in plans:
+        plan.duplicate_on_purpose = plan.kind in DUPLICATE_KINDS
+    return plans
 
 
 class Chaos:
@@ -303,126 +308,6 @@ class Chaos:
         self.settle_seconds = self.elapsed() - self.traffic_seconds
         return last
 
-    # --- the report ---------------------------------------------------------------------------
-
-    def report(self, last):
-        sim = self.stack.sim
-        requests = sim.control("GET", "/__sim/requests")["requests"]
-        deliveries = sim.control("GET", "/__sim/webhooks")["deliveries"]
-        by_endpoint, applied = {}, {}
-        for entry in requests:
-            by_endpoint[entry["endpoint"]] = by_endpoint.get(entry["endpoint"], 0) + 1
-            for kind in entry.get("faults") or []:
-                name = f"{kind} {entry['endpoint']}"
-                applied[name] = applied.get(name, 0) + 1
-        kinds = {}
-        for plan in self.plans[:self.orders_started]:
-            kinds[plan.kind] = kinds.get(plan.kind, 0) + 1
-        statuses = {}
-        for status, _ in last["orders"].values() if last else []:
-            statuses[status] = statuses.get(status, 0) + 1
-        problems = last["problems"] if last else [{"problem": "no snapshot of the gateway"}]
-        print()
-        print(f"chaos seed: {self.args.seed}")
-        print(f"orders: {self.orders_started} started of {len(self.plans)}; duration "
-              f"{self.elapsed():.0f} s (traffic {self.traffic_seconds:.0f} s, settling "
-              f"{self.settle_seconds:.0f} s)")
-        print("orders per kind: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
-        print("final statuses: " + ", ".join(f"{k} {n}" for k, n in sorted(statuses.items())))
-        status_counts = ", ".join(f"{k}: {n}" for k, n in sorted(self.stats.statuses.items()))
-        print(f"storefront → gateway requests: {self.stats.requests()} ({status_counts}; "
-              f"no answer: {self.stats.transport_errors})")
-        print(f"gateway → iamport requests: {len(requests)} ("
-              + ", ".join(f"{k} {n}" for k, n in sorted(by_endpoint.items())) + ")")
-        errors = sum(1 for d in deliveries if d.get("error") or (d.get("http_status") or 0) >= 300)
-        print(f"iamport → gateway notices: {len(deliveries)} ({errors} not accepted: gateway or "
-              f"database down), of them {self.stats.notices_sent} repeated/late/forged on purpose")
-        print(f"faults applied to calls: {sum(applied.values())} (standing rates × "
-              f"{self.args.fault_scale:g}); outages: {len(self.outages)} "
-              f"({'; '.join(self.outages) or 'none'}); token expiries: {self.token_expiries}")
-        for name in sorted(applied):
-            print(f"    {name}: {applied[name]}")
-        print(f"gateway kills: {len(self.kills)} ({'; '.join(self.kills) or 'none'})")
-        print(f"PostgreSQL restarts: {len(self.pg_restarts)} "
-              f"({'; '.join(self.pg_restarts) or 'none'})")
-        if last:
-            print(f"open attempts at the end: {len(last['open_attempts'])}; inbox: "
-                  f"{json.dumps(last['inbox'])}")
-            for row in last["open_attempts"][:20]:
-                print(f"    open attempt: {' '.join(row)}")
-            if last["open_attempts"]:
-                problems.append({"problem": "attempts still open", "actual":
-                                 last["open_attempts"]})
-            if last["inbox"].get("pending") or last["inbox"].get("failed"):
-                problems.append({"problem": "webhook inbox not settled",
-                                 "actual": last["inbox"]})
-        for note in chaos_check.warnings({p.uid: p for p in self.plans},
-                                         last["sim_payments"] if last else {}):
-            print(f"warning: {note}")
-        for crash in self.crashes:
-            problems.append({"problem": "gateway crash", "actual": crash})
-        for error in self.harness_errors:
-            print(f"harness: {error}")
-        if problems:
-            self.explain(problems, last, requests)
-        verdict = "FAILED" if problems else ("INCOMPLETE" if self.harness_errors else "PASSED")
-        print(f"result: {verdict}: {len(problems)} mismatches")
-        if problems:
-            return 1
-        return 3 if self.harness_errors else 0
-
-    def dump(self):
-        """Every order's storefront timeline, for a look after the run (--keep)."""
-        path = os.path.join(self.stack.work_dir, "storefront.json")
-        with open(path, "w") as out:
-            json.dump({plan.uid: plan.events for plan in self.plans}, out, ensure_ascii=False,
-                      indent=0)
-
-    def explain(self, problems, last, requests):
-        plans = {plan.uid: plan for plan in self.plans}
-        log_lines = {}
-        uids = {p.get("merchant_uid") for p in problems if p.get("merchant_uid")}
-        needles = {}
-        for uid in uids:
-            needles[uid] = uid
-            for payment in (last or {}).get("sim_payments", {}).get(uid, []):
-                needles[payment["imp_uid"]] = uid
-        with open(self.stack.gateway.log_path, encoding="utf-8", errors="replace") as log:
-            for line in log:
-                for needle, uid in needles.items():
-                    if needle in line:
-                        log_lines.setdefault(uid, []).append(line.rstrip())
-                        break
-        details = []
-        print(f"\nMISMATCHES ({len(problems)}):")
-        for problem in problems:
-            print(f"- {json.dumps(problem, ensure_ascii=False)}")
-            uid = problem.get("merchant_uid")
-            if not uid:
-                continue
-            plan = plans.get(uid)
-            sim_payments = (last or {}).get("sim_payments", {}).get(uid, [])
-            for payment in sim_payments:
-                print(f"    iamport {payment['imp_uid']}: {payment['status']} "
-                      f"{payment['pay_method']} amount {payment['amount']} cancelled "
-                      f"{payment['cancel_amount']} started {payment['started_at']} paid "
-                      f"{payment['paid_at']}")
-            calls = [r for r in requests if r.get("merchant_uid") == uid]
-            for call in calls[-15:]:
-                print(f"    iamport call {call['time']} {call['endpoint']} → {call['status']}"
-                      f" faults {call.get('faults')}")
-            if plan is not None:
-                for at, text in plan.events[-25:]:
-                    print(f"    storefront {at}: {text}")
-            details.append({"problem": problem, "sim_payments": sim_payments,
-                            "iamport_calls": calls,
-                            "storefront": plan.events if plan else [],
-                            "gateway_log": log_lines.get(uid, [])})
-        path = os.path.join(self.stack.work_dir, "mismatches.json")
-        with open(path, "w") as out:
-            json.dump(details, out, ensure_ascii=False, indent=1)
-        print(f"details (with the gateway's log lines per order): {path}")
-
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -498,14 +383,17 @@ def main(argv=None):
                 chaos.traffic()
                 print(f"  [{chaos.elapsed():6.1f} s] traffic done; settling", flush=True)
                 last = chaos.settle()
-                status = chaos.report(last)
+                status = chaos_report.report(chaos, last)
             except Exception:
                 traceback.print_exc()
                 status = 3
-            chaos.dump()
+            chaos_report.dump(chaos)
             stack.failed = status != 0 or args.keep
     except KeyboardInterrupt as stop:
         print(f"interrupted ({stop}); cleaning up", flush=True)
+        status = 3
+    except Exception:  # the harness could not start or run: not a verdict on the gateway
+        traceback.print_exc()
         status = 3
     finally:
         hard_stop.cancel()
