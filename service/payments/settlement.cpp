@@ -294,6 +294,21 @@ const domain::Payment* own_payment(const db::Attempt& attempt,
     return own;
 }
 
+// A vbank amount change shows in iamport's record of its account: the amount it asked for (a
+// change of the due time alone has nothing to show and counts as shown).
+bool amount_change_shows(const db::Attempt& attempt,
+                         const std::vector<const domain::Payment*>& payments) {
+    if (!attempt.amount || !attempt.imp_uid) {
+        return true;
+    }
+    for (const auto* payment : payments) {
+        if (payment->imp_uid == *attempt.imp_uid) {
+            return payment->amount == *attempt.amount;
+        }
+    }
+    return false;
+}
+
 }  // namespace
 
 asio::awaitable<std::optional<OrderView>> sync_order(runtime::DbExecutor& db,
@@ -380,10 +395,18 @@ asio::awaitable<std::optional<OrderView>> sync_order(runtime::DbExecutor& db,
             db::AttemptState settled = db::AttemptState::resolved;
             std::optional<std::string> error_code;
             std::optional<std::string> error_message;
+            if (attempt.kind == db::AttemptKind::vbank_update && !overdue &&
+                !amount_change_shows(attempt, ordered)) {
+                // The change may still be landing at iamport (a call that timed out on our side
+                // can complete there later): while it can, the attempt stays open, so that the
+                // record showing it is followed rather than reviewed.
+                continue;
+            }
             if (attempt.kind == db::AttemptKind::vbank_update ||
                 attempt.kind == db::AttemptKind::cancel) {
                 // A change to a payment we know: iamport's current record of it has just been
-                // applied, whatever the call did.
+                // applied, whatever the call did. (A cancel landing later is a plain step
+                // forward: more cancelled.)
                 settled_by = attempt.imp_uid;
             } else if (const auto* own = own_payment(attempt, ordered)) {
                 settled_by = own->imp_uid;

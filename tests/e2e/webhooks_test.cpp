@@ -469,6 +469,41 @@ TEST_F(Webhooks, ADepositAfterAnAmountChangeWhoseAnswerWasLostIsPaid) {
     EXPECT_EQ(query_int("SELECT amount FROM orders WHERE merchant_uid = 'lost-patch-1'"), 7000);
 }
 
+TEST_F(Webhooks, AnAmountChangeThatLandsAfterTheGatewayGaveUpIsFollowed) {
+    gateway_ = start_gateway(false, {{"RECONCILE_INTERVAL", "3600"}});
+    new_order(*gateway_, "late-patch-1", 10000);
+    const auto imp_uid = issue_vbank(*gateway_, "late-patch-1");
+    ASSERT_TRUE(wait_until_inbox_settled());
+    // iamport is slow to take the call: the gateway gives up (IAMPORT_CALL_TIMEOUT_MS 4 s)
+    // before iamport makes the change, 6 s after it was sent.
+    sim_->set_fault(
+        {{"endpoint", "PUT /vbanks/{imp_uid}"}, {"kind", "latency"}, {"latency_ms", 6000}});
+    const auto patched =
+        gateway_->request("PATCH", "/v1/orders/late-patch-1/vbank", R"({"amount":7000})", auth());
+    ASSERT_EQ(patched.status, 202) << patched.body;
+    // A sync meanwhile sees the account still at 10,000: the change is not given up for that.
+    const auto synced = gateway_->post_json("/v1/orders/late-patch-1/sync", json::object{}, auth());
+    ASSERT_EQ(synced.status, 200) << synced.body;
+    EXPECT_EQ(
+        query_int("SELECT count(*) FROM payment_attempts a JOIN orders o ON o.id = a.order_id "
+                  "WHERE o.merchant_uid = 'late-patch-1' AND a.state = 'unknown'"),
+        1);
+    // iamport makes the change; the buyer deposits the amount it now asks for.
+    for (int i = 0; i < 100; ++i) {
+        const auto records =
+            json::serialize(sim_->control("GET", "/__sim/payments?merchant_uid=late-patch-1"));
+        if (records.find("\"amount\":7000") != std::string::npos) {
+            break;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    sim_->deposit(imp_uid);
+    EXPECT_TRUE(wait_for_status(*gateway_, "late-patch-1", "paid"));
+    ASSERT_TRUE(wait_until_inbox_settled());
+    EXPECT_EQ(transitions_to("late-patch-1", "needs_review"), 0);
+    EXPECT_EQ(query_int("SELECT amount FROM orders WHERE merchant_uid = 'late-patch-1'"), 7000);
+}
+
 TEST_F(Webhooks, ARecordFetchedBeforeACancelNeverUndoesIt) {
     gateway_ = start_gateway(true);
     new_order(*gateway_, "stale-cancel-1", 9000);
