@@ -126,7 +126,12 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const domain::Payme
     const bool vouched = freshness.own_answer || freshness.vouched ||
                          (ours && stored_row != nullptr && !stored_row->unsolicited);
     const auto verdict = domain::judge_payment(order, record, other_settled, vouched);
-    const bool fresh = freshness.own_answer || (freshness.seen && *freshness.seen == seen);
+    // A payment we have never stored can't have been changed by a call of ours since it was
+    // fetched (a call in flight is checked below): its record decides as it is, so that a second
+    // charge found by a look-up is reviewed at once rather than left to a re-fetch that may fail.
+    const bool never_stored = ours && stored_row == nullptr;
+    const bool fresh =
+        freshness.own_answer || never_stored || (freshness.seen && *freshness.seen == seen);
     if (!plain_step_forward(verdict) && !freshness.own_answer &&
         (!fresh || call_in_flight(txn, order))) {
         // Not fresh, or a call of ours (a vbank amount change, a cancel) is still on its way
