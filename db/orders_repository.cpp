@@ -52,11 +52,17 @@ constexpr Statement kAppendOrderEvent{
     "INSERT INTO order_events (order_id, from_status, to_status, cause, imp_uid, details) "
     "VALUES ($1, $2, $3, $4, $5, $6::jsonb)"};
 
-// One statement, so the status change and its event can't be separated.
+// One statement, so the status change and its event can't be separated. An order that starts
+// awaiting a deposit is due for the reconciler's deposit look-up from now on, whatever the
+// lost-checkout schedule had set while it was pending (up to 30 min away): a deposit whose notice
+// never comes must be found on the deposit schedule, not that one.
 constexpr Statement kSetOrderStatus{
     "mg_set_order_status",
     "WITH changed AS ("
-    "  UPDATE orders SET status = $3, updated_at = now() WHERE id = $1 AND status = $2"
+    "  UPDATE orders SET status = $3, updated_at = now(), next_reconcile_at = CASE "
+    "    WHEN $3 = 'awaiting_deposit' THEN least(next_reconcile_at, now()) "
+    "    ELSE next_reconcile_at END "
+    "  WHERE id = $1 AND status = $2"
     "  RETURNING id) "
     "INSERT INTO order_events (order_id, from_status, to_status, cause, imp_uid, details) "
     "SELECT id, $2, $3, $4, $5, $6::jsonb FROM changed RETURNING id"};

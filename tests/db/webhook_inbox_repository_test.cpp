@@ -523,6 +523,36 @@ TEST_F(WebhookInboxRepository, ClaimOrdersToReconcile) {
     EXPECT_EQ(claim_orders(), (std::vector<std::string>{"awaiting"}));
 }
 
+// The lost-checkout schedule may have put a pending order's next look-up half an hour away; once
+// a virtual account is issued for it, its deposit look-ups start now, not then.
+TEST_F(WebhookInboxRepository, AnOrderThatStartsAwaitingADepositIsDueAtOnce) {
+    const auto order = create_order("vbank-after-lookups");
+    execute(
+        "UPDATE orders SET next_reconcile_at = now() + interval '30 minutes' "
+        "WHERE merchant_uid = 'vbank-after-lookups'");
+    EXPECT_TRUE(claim_orders().empty());
+
+    in_transaction([&](pqxx::work& txn) {
+        ASSERT_TRUE(set_order_status(txn, order.id, OrderStatus::pending,
+                                     OrderStatus::awaiting_deposit, domain::EventCause::api,
+                                     std::nullopt, std::nullopt));
+    });
+    EXPECT_EQ(claim_orders(), (std::vector<std::string>{"vbank-after-lookups"}));
+
+    // Any other change keeps the schedule as it was.
+    const auto paid = create_order("paid-later");
+    execute(
+        "UPDATE orders SET next_reconcile_at = now() + interval '30 minutes' "
+        "WHERE merchant_uid = 'paid-later'");
+    in_transaction([&](pqxx::work& txn) {
+        ASSERT_TRUE(set_order_status(txn, paid.id, OrderStatus::pending, OrderStatus::paid,
+                                     domain::EventCause::api, std::nullopt, std::nullopt));
+    });
+    EXPECT_EQ(query_text("SELECT (next_reconcile_at > now() + interval '29 minutes')::text "
+                         "FROM orders WHERE merchant_uid = 'paid-later'"),
+              "true");
+}
+
 TEST_F(WebhookInboxRepository, ClaimOrdersTakesAtMostLimitAndLeasesByItself) {
     for (int i = 0; i < 5; ++i) {
         const auto uid = "vbank-" + std::to_string(i);
