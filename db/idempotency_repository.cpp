@@ -3,6 +3,7 @@
 #include <pqxx/pqxx>
 #include <stdexcept>
 
+#include "db/sql_values.hpp"
 #include "db/statements.hpp"
 
 namespace mg::db {
@@ -14,7 +15,7 @@ constexpr Statement kInsertIdempotencyKey{
     "mg_insert_idempotency_key",
     "INSERT INTO idempotency_keys (scope, key, request_hash, state, locked_until) "
     "VALUES ($1, $2, $3, 'running', now() + $4::bigint * interval '1 second') "
-    "ON CONFLICT (scope, key) DO NOTHING RETURNING 1"};
+    "ON CONFLICT (scope, key) DO NOTHING RETURNING claim"};
 
 constexpr Statement kLockIdempotencyKey{
     "mg_lock_idempotency_key",
@@ -29,25 +30,36 @@ constexpr Statement kReclaimIdempotencyKey{
     "mg_reclaim_idempotency_key",
     "UPDATE idempotency_keys SET request_hash = $3, state = 'running', response_status = NULL, "
     "response_body = NULL, response_content_type = NULL, created_at = now(), "
-    "completed_at = NULL, locked_until = now() + $4::bigint * interval '1 second' "
-    "WHERE scope = $1 AND key = $2"};
+    "completed_at = NULL, locked_until = now() + $4::bigint * interval '1 second', "
+    "claim = nextval('idempotency_claims') "
+    "WHERE scope = $1 AND key = $2 RETURNING claim"};
 
 constexpr Statement kCompleteIdempotencyKey{
     "mg_complete_idempotency_key",
     "UPDATE idempotency_keys SET state = 'completed', response_status = $3, response_body = $4, "
     "response_content_type = $5, completed_at = now(), locked_until = NULL "
-    "WHERE scope = $1 AND key = $2 AND state = 'running'"};
+    "WHERE scope = $1 AND key = $2 AND state = 'running' AND claim = $6 RETURNING 1"};
 
 constexpr Statement kReleaseIdempotencyKey{
     "mg_release_idempotency_key",
-    "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'running'"};
+    "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'running' "
+    "AND claim = $3 RETURNING 1"};
+
+// Keys older than the replay window, a batch at a time; rows another instance is purging (or a
+// request is claiming) are skipped, not waited for.
+constexpr Statement kPurgeIdempotencyKeys{
+    "mg_purge_idempotency_keys",
+    "DELETE FROM idempotency_keys WHERE (scope, key) IN ("
+    "  SELECT scope, key FROM idempotency_keys "
+    "  WHERE created_at < now() - $1::bigint * interval '1 second' "
+    "  ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)"};
 
 }  // namespace
 
 const std::vector<Statement>& idempotency_statements() {
     static const std::vector<Statement> statements = {
         kInsertIdempotencyKey,   kLockIdempotencyKey,    kReclaimIdempotencyKey,
-        kCompleteIdempotencyKey, kReleaseIdempotencyKey,
+        kCompleteIdempotencyKey, kReleaseIdempotencyKey, kPurgeIdempotencyKeys,
     };
     return statements;
 }
@@ -63,13 +75,14 @@ IdempotencyClaim claim_idempotency_key(pqxx::work& txn, std::string_view scope,
     // insert is tried again. Each round either returns or observed such a release, so a few
     // rounds suffice in practice; the bound only guards against a pathological livelock.
     for (int attempt = 0; attempt < 100; ++attempt) {
-        if (!exec_statement(txn, kInsertIdempotencyKey, scope_text, key_text, hash_text,
-                            static_cast<std::int64_t>(lock_timeout.count()))
-                 .empty()) {
-            return {IdempotencyClaim::Outcome::claimed, std::nullopt};
+        const auto inserted = exec_statement(txn, kInsertIdempotencyKey, scope_text, key_text,
+                                             hash_text, seconds_of(lock_timeout));
+        if (!inserted.empty()) {
+            return {IdempotencyClaim::Outcome::claimed, std::nullopt,
+                    inserted[0][0].as<std::int64_t>()};
         }
-        const auto existing = exec_statement(txn, kLockIdempotencyKey, scope_text, key_text,
-                                             static_cast<std::int64_t>(ttl.count()));
+        const auto existing =
+            exec_statement(txn, kLockIdempotencyKey, scope_text, key_text, seconds_of(ttl));
         if (existing.empty()) {
             continue;
         }
@@ -78,9 +91,10 @@ IdempotencyClaim claim_idempotency_key(pqxx::work& txn, std::string_view scope,
         const bool completed = row["state"].as<std::string>() == "completed";
         const bool same_request = row["request_hash"].as<std::string>() == hash_text;
         if (expired || (!completed && same_request && row["lock_expired"].as<bool>())) {
-            exec_statement(txn, kReclaimIdempotencyKey, scope_text, key_text, hash_text,
-                           static_cast<std::int64_t>(lock_timeout.count()));
-            return {IdempotencyClaim::Outcome::claimed, std::nullopt};
+            const auto reclaimed = exec_statement(txn, kReclaimIdempotencyKey, scope_text, key_text,
+                                                  hash_text, seconds_of(lock_timeout));
+            return {IdempotencyClaim::Outcome::claimed, std::nullopt,
+                    reclaimed.at(0)[0].as<std::int64_t>()};
         }
         if (!same_request) {
             return {IdempotencyClaim::Outcome::mismatch, std::nullopt};
@@ -101,14 +115,24 @@ IdempotencyClaim claim_idempotency_key(pqxx::work& txn, std::string_view scope,
                              "' kept disappearing while being claimed");
 }
 
-void complete_idempotency_key(pqxx::work& txn, std::string_view scope, std::string_view key,
-                              int status, std::string_view body, std::string_view content_type) {
-    exec_statement(txn, kCompleteIdempotencyKey, std::string(scope), std::string(key), status,
-                   std::string(body), std::string(content_type));
+bool complete_idempotency_key(pqxx::work& txn, std::string_view scope, std::string_view key,
+                              std::int64_t claim, int status, std::string_view body,
+                              std::string_view content_type) {
+    return !exec_statement(txn, kCompleteIdempotencyKey, std::string(scope), std::string(key),
+                           status, std::string(body), std::string(content_type), claim)
+                .empty();
 }
 
-void release_idempotency_key(pqxx::work& txn, std::string_view scope, std::string_view key) {
-    exec_statement(txn, kReleaseIdempotencyKey, std::string(scope), std::string(key));
+bool release_idempotency_key(pqxx::work& txn, std::string_view scope, std::string_view key,
+                             std::int64_t claim) {
+    return !exec_statement(txn, kReleaseIdempotencyKey, std::string(scope), std::string(key), claim)
+                .empty();
+}
+
+std::int64_t purge_idempotency_keys(pqxx::work& txn, std::chrono::seconds older_than, int limit) {
+    require(limit >= 1, "purge_idempotency_keys: limit must be at least 1");
+    return exec_statement(txn, kPurgeIdempotencyKeys, seconds_of(older_than), limit)
+        .affected_rows();
 }
 
 }  // namespace mg::db

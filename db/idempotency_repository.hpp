@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <pqxx/transaction>
 #include <string>
@@ -28,6 +29,7 @@ struct IdempotencyClaim {
     };
     Outcome outcome = Outcome::claimed;
     std::optional<StoredResponse> response;  // set for replay
+    std::int64_t claim = 0;                  // set for claimed: the fencing number
 };
 
 // Claims (scope, key) for a request with hash `request_hash`. A record older than `ttl` is
@@ -38,12 +40,20 @@ IdempotencyClaim claim_idempotency_key(pqxx::work& txn, std::string_view scope,
                                        std::string_view key, std::string_view request_hash,
                                        std::chrono::seconds ttl, std::chrono::seconds lock_timeout);
 
-// Stores the response of a claimed request for replays.
-void complete_idempotency_key(pqxx::work& txn, std::string_view scope, std::string_view key,
-                              int status, std::string_view body, std::string_view content_type);
+// Stores the response of a claimed request for replays. False (nothing written) when `claim` is
+// no longer the key's: the claim lapsed and another request took the key over.
+bool complete_idempotency_key(pqxx::work& txn, std::string_view scope, std::string_view key,
+                              std::int64_t claim, int status, std::string_view body,
+                              std::string_view content_type);
 
 // Deletes a running claim, so that a retry runs the request again. Only for failures after which
-// a retry is safe (nothing was done, or the outcome is known not to have happened).
-void release_idempotency_key(pqxx::work& txn, std::string_view scope, std::string_view key);
+// a retry is safe (nothing was done, or the outcome is known not to have happened). False when
+// `claim` is no longer the key's.
+bool release_idempotency_key(pqxx::work& txn, std::string_view scope, std::string_view key,
+                             std::int64_t claim);
+
+// Deletes up to `limit` keys claimed more than `older_than` ago (retention); returns how many.
+// Rows locked elsewhere are skipped, so instances purging at once never wait for each other.
+std::int64_t purge_idempotency_keys(pqxx::work& txn, std::chrono::seconds older_than, int limit);
 
 }  // namespace mg::db

@@ -2,8 +2,11 @@
 // does not provide itself (it has no parameter conversion for std::optional or string_view).
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <optional>
 #include <pqxx/field>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -21,6 +24,18 @@ std::optional<T> optional_field(const pqxx::field& field) {
         return std::nullopt;
     }
     return field.as<T>();
+}
+
+// A duration parameter, in whole seconds (statements multiply it by interval '1 second').
+inline std::int64_t seconds_of(std::chrono::seconds duration) {
+    return static_cast<std::int64_t>(duration.count());
+}
+
+// Guards a repository function's arguments: std::invalid_argument with `message` otherwise.
+inline void require(bool condition, const char* message) {
+    if (!condition) {
+        throw std::invalid_argument(message);
+    }
 }
 
 }  // namespace mg::db

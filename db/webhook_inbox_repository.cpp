@@ -64,11 +64,23 @@ constexpr Statement kDeliveryState{"mg_delivery_state",
 constexpr Statement kFindDelivery{
     "mg_find_delivery", "SELECT " MG_DELIVERY_COLUMNS " FROM webhook_inbox WHERE id = $1"};
 
-constexpr Statement kCountDeliveries{
-    "mg_count_deliveries",
-    "SELECT count(*) FILTER (WHERE state = 'pending'), "
-    "count(*) FILTER (WHERE state = 'processed'), count(*) FILTER (WHERE state = 'failed') "
-    "FROM webhook_inbox"};
+// The backlog gauges: each count reads a partial index and stops at $1, so a scrape costs the
+// same however large the table (or a flood's backlog) grows.
+constexpr Statement kCountBacklog{
+    "mg_count_backlog",
+    "SELECT (SELECT count(*) FROM (SELECT 1 FROM webhook_inbox WHERE state = 'pending' LIMIT $1) "
+    "AS p), (SELECT count(*) FROM (SELECT 1 FROM webhook_inbox WHERE state = 'failed' LIMIT $1) "
+    "AS f)"};
+
+// Retention: deliveries processed before the window, a batch at a time, oldest first; failed
+// deliveries and those that sent an order to review are kept for operators.
+constexpr Statement kPurgeDeliveries{
+    "mg_purge_deliveries",
+    "DELETE FROM webhook_inbox WHERE id IN ("
+    "  SELECT id FROM webhook_inbox WHERE state = 'processed' "
+    "  AND outcome IS DISTINCT FROM 'needs_review' "
+    "  AND processed_at < now() - $1::bigint * interval '1 second' "
+    "  ORDER BY processed_at LIMIT $2 FOR UPDATE SKIP LOCKED)"};
 
 // The candidates come from two small sets, each read through a partial index: orders awaiting
 // deposit by due time, and orders with an open payment attempt (at most one per order; the
@@ -153,23 +165,13 @@ std::optional<std::string> unless_empty(const std::string& text) {
     return text.empty() ? std::nullopt : std::optional<std::string>(text);
 }
 
-std::int64_t seconds_of(std::chrono::seconds duration) {
-    return static_cast<std::int64_t>(duration.count());
-}
-
-void require(bool condition, const char* message) {
-    if (!condition) {
-        throw std::invalid_argument(message);
-    }
-}
-
 }  // namespace
 
 const std::vector<Statement>& webhook_inbox_statements() {
     static const std::vector<Statement> statements = {
-        kInsertDelivery,         kClaimDueDeliveries, kClaimDelivery, kMarkDeliveryProcessed,
-        kRetryDelivery,          kDeliveryState,      kFindDelivery,  kCountDeliveries,
-        kClaimOrdersToReconcile, kScheduleLookup,     kLookupSoon,
+        kInsertDelivery,  kClaimDueDeliveries,     kClaimDelivery,  kMarkDeliveryProcessed,
+        kRetryDelivery,   kDeliveryState,          kFindDelivery,   kCountBacklog,
+        kPurgeDeliveries, kClaimOrdersToReconcile, kScheduleLookup, kLookupSoon,
     };
     return statements;
 }
@@ -249,9 +251,14 @@ std::optional<Delivery> find_delivery(pqxx::work& txn, std::int64_t id) {
     return delivery_from(result[0]);
 }
 
-InboxCounts count_deliveries(pqxx::work& txn) {
-    const auto row = exec_statement(txn, kCountDeliveries).at(0);
-    return {row[0].as<std::int64_t>(), row[1].as<std::int64_t>(), row[2].as<std::int64_t>()};
+InboxCounts count_backlog(pqxx::work& txn) {
+    const auto row = exec_statement(txn, kCountBacklog, kBacklogCountCap).at(0);
+    return {row[0].as<std::int64_t>(), row[1].as<std::int64_t>()};
+}
+
+std::int64_t purge_deliveries(pqxx::work& txn, std::chrono::seconds older_than, int limit) {
+    require(limit >= 1, "purge_deliveries: limit must be at least 1");
+    return exec_statement(txn, kPurgeDeliveries, seconds_of(older_than), limit).affected_rows();
 }
 
 std::vector<std::string> claim_orders_to_reconcile(pqxx::work& txn, int limit,

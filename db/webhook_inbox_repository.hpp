@@ -68,12 +68,19 @@ DeliveryState retry_delivery(pqxx::work& txn, std::int64_t id, std::string_view 
 
 std::optional<Delivery> find_delivery(pqxx::work& txn, std::int64_t id);
 
+// Pending and failed deliveries, each counted up to kBacklogCountCap (a gauge at the cap means
+// "at least that many"): reading them costs the same whatever the table holds.
+inline constexpr std::int64_t kBacklogCountCap = 100'000;
 struct InboxCounts {
     std::int64_t pending = 0;
-    std::int64_t processed = 0;
     std::int64_t failed = 0;
 };
-InboxCounts count_deliveries(pqxx::work& txn);
+InboxCounts count_backlog(pqxx::work& txn);
+
+// Deletes up to `limit` deliveries processed more than `older_than` ago (WEBHOOK_RETENTION_DAYS),
+// except those whose outcome was needs_review; failed ones stay too. Returns how many. Rows
+// locked elsewhere are skipped, so instances purging at once never wait for each other.
+std::int64_t purge_deliveries(pqxx::work& txn, std::chrono::seconds older_than, int limit);
 
 // The lost-checkout schedule (SPEC §5): a pending order is looked up for this long after it was
 // last acted on, at intervals that grow with that time from the least to the most.

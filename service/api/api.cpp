@@ -30,9 +30,6 @@ namespace {
 constexpr std::string_view kStoredResponseContext = "idempotency_keys.response_body";
 
 constexpr std::chrono::hours kIdempotencyTtl{24};
-// A claim whose holder has not finished after this long is presumed dead (its process
-// crashed) and may be taken over.
-constexpr std::chrono::seconds kIdempotencyLockTimeout{60};
 constexpr std::size_t kMaxIdempotencyKey = 255;
 
 // An incoming X-Request-Id is kept if it looks like an id; anything else is replaced so that
@@ -216,7 +213,10 @@ void Api::add(http::Verb method, std::string pattern, Access access, ApiHandler 
 }
 
 asio::awaitable<void> Api::route(http::RequestContext& ctx, std::string_view path,
-                                 http::Response& response) {
+                                 Listener listener, http::Response& response) {
+    if (!served_on(listener, path)) {
+        throw http::not_found("route_not_found", "no such route");
+    }
     auto match = router_.match(ctx.request.method(), path);
     if (std::holds_alternative<http::Router::NoRoute>(match)) {
         throw http::not_found("route_not_found", "no such route");
@@ -233,8 +233,19 @@ asio::awaitable<void> Api::route(http::RequestContext& ctx, std::string_view pat
     response = co_await (*found.handler)(ctx);
 }
 
+bool Api::served_on(Listener listener, std::string_view path) const {
+    if (!deps_.config.admin_listen) {
+        return true;  // one listener serves everything
+    }
+    if (path == "/healthz" || path == "/readyz") {
+        return true;
+    }
+    return (path == "/metrics") == (listener == Listener::admin);
+}
+
 asio::awaitable<http::Response> Api::handle(http::Request& request,
-                                            const http::ConnectionInfo& connection) {
+                                            const http::ConnectionInfo& connection,
+                                            Listener listener) {
     const auto started = std::chrono::steady_clock::now();
     const auto incoming_id = request["X-Request-Id"];
     http::RequestContext ctx{
@@ -260,7 +271,8 @@ asio::awaitable<http::Response> Api::handle(http::Request& request,
             // only routes that exist.
             const auto requested = http::beast_http::string_to_verb(
                 request[http::beast_http::field::access_control_request_method]);
-            if (std::holds_alternative<http::Router::NoRoute>(router_.match(requested, path))) {
+            if (!served_on(listener, path) ||
+                std::holds_alternative<http::Router::NoRoute>(router_.match(requested, path))) {
                 throw http::not_found("route_not_found", "no such route");
             }
             if (!cors) {
@@ -274,7 +286,7 @@ asio::awaitable<http::Response> Api::handle(http::Request& request,
             response.set(http::beast_http::field::access_control_max_age, "600");
             ctx.route = "preflight";
         } else {
-            co_await route(ctx, path, response);
+            co_await route(ctx, path, listener, response);
         }
     } catch (...) {
         failure = std::current_exception();
@@ -311,31 +323,39 @@ asio::awaitable<Caller> Api::authenticate(http::RequestContext& ctx, const Acces
             throw unauthorized("invalid_api_key", "Authorization must be 'Bearer <api key>'");
         }
         const auto key = authorization.substr(7);
+        if (!has_api_key_shape(key)) {
+            throw unauthorized("invalid_api_key", "the API key is not valid");
+        }
         const auto hash = hash_api_key(key);
-        auto caller = key_cache_.find(hash);
-        if (!caller) {
+        Caller caller;
+        const auto known = key_cache_.find(hash, caller);
+        if (known == ApiKeyCache::Known::invalid) {
+            throw unauthorized("invalid_api_key", "the API key is not valid");
+        }
+        if (known == ApiKeyCache::Known::no) {
             auto record = co_await deps_.db.transact([&](pqxx::work& work) {
                 auto found = db::find_active_api_key_by_hash(work, hash);
                 return found;
             });
             if (!record) {
+                key_cache_.put_invalid(hash);
                 throw unauthorized("invalid_api_key", "the API key is not valid");
             }
             caller = Caller{Caller::Kind::api_key, record->id, record->name, record->scopes, {}};
-            key_cache_.put(hash, *caller);
+            key_cache_.put(hash, caller);
         }
         std::chrono::seconds retry_after{1};
-        if (!rate_limiter_.allow(caller->key_id, retry_after)) {
+        if (!rate_limiter_.allow(caller.key_id, retry_after)) {
             HttpError error(Status::too_many_requests, "rate_limited",
                             "too many requests for this API key");
             error.retry_after = retry_after;
             throw error;
         }
-        if (!caller->has_scope(access.scope)) {
+        if (!caller.has_scope(access.scope)) {
             throw HttpError(Status::forbidden, "insufficient_scope",
                             "this API key lacks the '" + std::string(access.scope) + "' scope");
         }
-        co_return *caller;
+        co_return caller;
     }
     const auto secret = ctx.header("X-Client-Secret");
     if (!secret.empty()) {
@@ -393,7 +413,7 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
                              std::string(path_of(request.target())) + '\n' + request.body());
     auto claim = co_await deps_.db.transact([&](pqxx::work& work) {
         auto result = db::claim_idempotency_key(work, scope, key, fingerprint, kIdempotencyTtl,
-                                                kIdempotencyLockTimeout);
+                                                deps_.config.idempotency_claim_lifetime());
         return result;
     });
     switch (claim.outcome) {
@@ -419,10 +439,13 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
             break;
     }
 
+    IdempotentRequest idempotent{scope, key, claim.claim, false};
+    Caller claimant = caller;
+    claimant.idempotency = &idempotent;
     http::Response response;
     std::exception_ptr failure;
     try {
-        response = co_await handler(ctx, caller);
+        response = co_await handler(ctx, claimant);
     } catch (const HttpError& e) {
         // A refusal is the answer to this request: replaying it is correct.
         response = http::error_response(e);
@@ -446,17 +469,26 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
     const auto status = response.result_int();
     const bool store = !failure && status < 500 && status != 401 && status != 404;
     try {
-        co_await deps_.db.transact([&](pqxx::work& work) {
-            if (store) {
-                // Sealed: an answer may hold the order's client secret.
-                db::complete_idempotency_key(work, scope, key,
-                                             static_cast<int>(response.result_int()),
-                                             secrets_.seal(response.body(), kStoredResponseContext),
-                                             response[http::beast_http::field::content_type]);
-            } else {
-                db::release_idempotency_key(work, scope, key);
-            }
-        });
+        // Stored by the handler in the transaction that did the work: done, unless that
+        // transaction failed after all (a release then finds a completed key and keeps it).
+        bool ours = true;
+        if (!idempotent.stored || failure) {
+            ours = co_await deps_.db.transact([&](pqxx::work& work) {
+                if (store) {
+                    // Sealed: an answer may hold the order's client secret.
+                    return db::complete_idempotency_key(
+                        work, scope, key, claim.claim, static_cast<int>(response.result_int()),
+                        secrets_.seal(response.body(), kStoredResponseContext),
+                        response[http::beast_http::field::content_type]);
+                }
+                return db::release_idempotency_key(work, scope, key, claim.claim);
+            });
+        }
+        if (!ours) {
+            // Our claim lapsed and a retry took the key over: what it stores stands.
+            log::warn("an Idempotency-Key was no longer this request's to complete or release",
+                      {{"request_id", ctx.request_id}, {"status", static_cast<int>(status)}});
+        }
     } catch (const std::exception& e) {
         // The key stays claimed until its lock times out; the response itself stands.
         log::error("could not record the idempotent response",
@@ -466,6 +498,23 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
         std::rethrow_exception(failure);
     }
     co_return response;
+}
+
+void store_idempotent_response(pqxx::work& work, const Caller& caller,
+                               const http::Response& response) {
+    auto* idempotent = caller.idempotency;
+    if (idempotent == nullptr) {
+        return;
+    }
+    // Sealed: an answer may hold the order's client secret.
+    if (!db::complete_idempotency_key(work, idempotent->scope, idempotent->key, idempotent->claim,
+                                      static_cast<int>(response.result_int()),
+                                      caller.secrets->seal(response.body(), kStoredResponseContext),
+                                      response[http::beast_http::field::content_type])) {
+        throw http::conflict("idempotency_in_progress",
+                             "a request with this Idempotency-Key is still running");
+    }
+    idempotent->stored = true;
 }
 
 }  // namespace mg::api

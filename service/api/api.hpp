@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <pqxx/transaction>
 #include <string>
 #include <string_view>
 
@@ -47,17 +48,26 @@ struct ApiDependencies {
     const Config& config;
     runtime::DbExecutor& db;
     const std::vector<db::Migration>& migrations;
+    // The client of the request path: money calls and the reads a request makes.
     iamport::Client& iamport;
+    // The reconciler's own client (webhook re-fetches, look-ups), for its breaker's gauge;
+    // null: the same as `iamport`.
+    iamport::Client* notice_iamport = nullptr;
     // Processes a stored webhook right away; null: the next reconciler pass does.
     payments::Reconciler* reconciler = nullptr;
 };
+
+// Which listener a request came in on. With ADMIN_LISTEN set, /metrics is served only on the
+// admin listener and the API only on the main one; /healthz and /readyz on both.
+enum class Listener { main, admin };
 
 class Api {
   public:
     explicit Api(ApiDependencies deps);
 
     boost::asio::awaitable<http::Response> handle(http::Request& request,
-                                                  const http::ConnectionInfo& connection);
+                                                  const http::ConnectionInfo& connection,
+                                                  Listener listener = Listener::main);
 
     const http::Router& router() const { return router_; }
     ApiDependencies& deps() { return deps_; }
@@ -67,7 +77,8 @@ class Api {
 
   private:
     boost::asio::awaitable<void> route(http::RequestContext& ctx, std::string_view path,
-                                       http::Response& response);
+                                       Listener listener, http::Response& response);
+    bool served_on(Listener listener, std::string_view path) const;
     boost::asio::awaitable<Caller> authenticate(http::RequestContext& ctx, const Access& access);
     // For a browser caller: its order exists and its secret is that order's (401 otherwise).
     boost::asio::awaitable<void> require_browser_access(http::RequestContext& ctx,
@@ -86,6 +97,13 @@ class Api {
     RateLimiter browser_secrets_;
     RateLimiter browser_sources_;
 };
+
+// Stores `response` as the answer to the caller's Idempotency-Key, in `work`: the transaction
+// that makes what the answer reports, so that both commit or neither does. Nothing without a
+// key. Throws 409 idempotency_in_progress (rolling the work back) when the claim has lapsed and
+// another request took the key over: that request does the work instead.
+void store_idempotent_response(pqxx::work& work, const Caller& caller,
+                               const http::Response& response);
 
 // Registration of each resource's routes (one file each).
 void add_health_routes(Api& api);

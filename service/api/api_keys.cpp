@@ -18,29 +18,73 @@ bool is_valid_scope(std::string_view scope) {
     return scope == "read" || scope == "write" || scope == "refund";
 }
 
-std::optional<Caller> ApiKeyCache::find(const std::string& hash) {
-    if (ttl_.count() == 0) {
-        return std::nullopt;
+bool has_api_key_shape(std::string_view key) {
+    constexpr std::size_t kRandomChars = 43;  // base64url of 32 bytes, unpadded
+    if (!key.starts_with(kApiKeyPrefix) || key.size() != kApiKeyPrefix.size() + kRandomChars) {
+        return false;
     }
+    for (const char c : key.substr(kApiKeyPrefix.size())) {
+        const bool base64url = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                               (c >= '0' && c <= '9') || c == '-' || c == '_';
+        if (!base64url) {
+            return false;
+        }
+    }
+    return true;
+}
+
+ApiKeyCache::Known ApiKeyCache::find(const std::string& hash, Caller& caller) {
+    const auto now = std::chrono::steady_clock::now();
     std::lock_guard lock(mutex_);
+    if (const auto bad = invalid_.find(hash); bad != invalid_.end()) {
+        if (now - bad->second <= kInvalidKeyMemory) {
+            return Known::invalid;
+        }
+        invalid_.erase(bad);
+    }
+    if (ttl_.count() == 0) {
+        return Known::no;
+    }
     const auto it = entries_.find(hash);
     if (it == entries_.end()) {
-        return std::nullopt;
+        return Known::no;
     }
-    if (std::chrono::steady_clock::now() - it->second.stored > ttl_) {
+    if (now - it->second.stored > ttl_) {
         entries_.erase(it);
-        return std::nullopt;
+        return Known::no;
     }
-    return it->second.caller;
+    caller = it->second.caller;
+    return Known::valid;
 }
 
 void ApiKeyCache::put(const std::string& hash, const Caller& caller) {
+    if (ttl_.count() == 0) {
+        return;
+    }
     std::lock_guard lock(mutex_);
     // Bounded: a flood of distinct valid keys cannot grow it without limit.
-    if (entries_.size() > 10'000) {
+    if (entries_.size() >= kMaxEntries) {
         entries_.clear();
     }
     entries_[hash] = Entry{caller, std::chrono::steady_clock::now()};
+}
+
+void ApiKeyCache::put_invalid(const std::string& hash) {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mutex_);
+    if (invalid_.size() >= kMaxEntries) {
+        std::erase_if(invalid_,
+                      [&](const auto& item) { return now - item.second > kInvalidKeyMemory; });
+        if (invalid_.size() >= kMaxEntries) {
+            invalid_.clear();
+        }
+    }
+    invalid_[hash] = now;
+}
+
+std::size_t ApiKeyCache::size() const {
+    std::lock_guard lock(mutex_);
+    return entries_.size() + invalid_.size();
 }
 
 void RateLimiter::prune(std::chrono::steady_clock::time_point now) {

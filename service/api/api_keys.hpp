@@ -21,13 +21,26 @@ std::string generate_api_key();
 std::string hash_api_key(std::string_view key);
 bool is_valid_scope(std::string_view scope);
 
+// True when `key` has the shape generate_api_key() gives ("mgk_" + 43 base64url characters):
+// anything else is refused without a database look-up.
+bool has_api_key_shape(std::string_view key);
+
 // Recently verified keys, so that a busy storefront does not cost a database round trip per
-// request. A revoked key stops working within `ttl`.
+// request; a revoked key stops working within `ttl`. Keys found invalid are remembered too, for
+// kInvalidKeyMemory (a key never becomes valid later: keys are random and revocation is final),
+// so that a flood of one bad key is not a flood of look-ups. Each side holds at most kMaxEntries.
 class ApiKeyCache {
   public:
+    static constexpr std::size_t kMaxEntries = 10'000;
+    static constexpr std::chrono::seconds kInvalidKeyMemory{30};
+    enum class Known { no, valid, invalid };
+
     explicit ApiKeyCache(std::chrono::milliseconds ttl) : ttl_(ttl) {}
-    std::optional<Caller> find(const std::string& hash);
+    // `valid` fills `caller`.
+    Known find(const std::string& hash, Caller& caller);
     void put(const std::string& hash, const Caller& caller);
+    void put_invalid(const std::string& hash);
+    std::size_t size() const;
 
   private:
     struct Entry {
@@ -35,8 +48,9 @@ class ApiKeyCache {
         std::chrono::steady_clock::time_point stored;
     };
     std::chrono::milliseconds ttl_;
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::unordered_map<std::string, Entry> entries_;
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> invalid_;
 };
 
 // Token bucket per API key: `rate` requests a second on average, bursts up to `burst`.

@@ -12,6 +12,16 @@
 
 namespace mg::api {
 
+// The Idempotency-Key claim a request runs under, when it sent one (set by the API before the
+// handler runs). A handler that creates something stores its answer in the transaction that
+// creates it (store_idempotent_response), so a crash leaves either both or neither.
+struct IdempotentRequest {
+    std::string scope;
+    std::string key;
+    std::int64_t claim = 0;  // the claim's fencing number
+    bool stored = false;     // the answer is stored already
+};
+
 struct Caller {
     enum class Kind { api_key, browser };
     Kind kind = Kind::api_key;
@@ -23,6 +33,8 @@ struct Caller {
     std::string client_secret;
     // The service's key for what it keeps at rest: client secrets are stored sealed under it.
     const crypto::SecretKey* secrets = nullptr;
+    // The request's Idempotency-Key claim; null without one.
+    IdempotentRequest* idempotency = nullptr;
 
     bool is_browser() const { return kind == Kind::browser; }
     bool has_scope(std::string_view scope) const {

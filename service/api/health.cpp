@@ -36,15 +36,17 @@ asio::awaitable<http::Response> readiness(runtime::DbExecutor& db,
     co_return http::json_response(http::Status::ok, boost::json::object{{"status", "ready"}});
 }
 
-asio::awaitable<http::Response> scrape(runtime::DbExecutor& db, iamport::Client& iamport) {
+asio::awaitable<http::Response> scrape(runtime::DbExecutor& db, iamport::Client& iamport,
+                                       iamport::Client& notice_iamport) {
     metrics::Gauges gauges;
     gauges.db_pool_size = static_cast<std::int64_t>(db.pool().size());
     gauges.db_pool_in_use = static_cast<std::int64_t>(db.pool().in_use());
     gauges.db_jobs_waiting = static_cast<std::int64_t>(db.waiting());
     gauges.breaker_state = static_cast<int>(iamport.breaker_state());
+    gauges.notice_breaker_state = static_cast<int>(notice_iamport.breaker_state());
     try {
         const auto counts = co_await db.transact([](pqxx::work& work) {
-            auto result = db::count_deliveries(work);
+            auto result = db::count_backlog(work);
             return result;
         });
         gauges.inbox_pending = counts.pending;
@@ -76,8 +78,11 @@ void add_health_routes(Api& api) {
                 return readiness(db, migrations);
             });
     auto& iamport = api.deps().iamport;
+    auto& notice_iamport = api.deps().notice_iamport ? *api.deps().notice_iamport : iamport;
     api.add(http::Verb::get, "/metrics", open,
-            [&db, &iamport](http::RequestContext&, const Caller&) { return scrape(db, iamport); });
+            [&db, &iamport, &notice_iamport](http::RequestContext&, const Caller&) {
+                return scrape(db, iamport, notice_iamport);
+            });
 }
 
 }  // namespace mg::api

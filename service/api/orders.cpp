@@ -118,12 +118,17 @@ asio::awaitable<http::Response> create_order(http::RequestContext& ctx, const Ca
     auto order = decode_new_order(parse_json_object(ctx.request));
     order.client_secret = seal_client_secret(*caller.secrets, order.client_secret);
     domain::Order stored;
+    http::Response response;
     try {
+        // The order and the answer its Idempotency-Key replays commit together: a crash after
+        // the commit replays the order, never creates a second one or answers "taken".
         stored = co_await db.transact([&](pqxx::work& work) {
             auto created = db::insert_order(work, order);
             db::append_order_event(
                 work, db::OrderEvent{created.id, std::nullopt, domain::OrderStatus::pending,
                                      domain::EventCause::api, std::nullopt, std::nullopt});
+            response = http::json_response(Status::created, order_json(created, {}, caller));
+            store_idempotent_response(work, caller, response);
             return created;
         });
     } catch (const db::Conflict&) {
@@ -134,7 +139,7 @@ asio::awaitable<http::Response> create_order(http::RequestContext& ctx, const Ca
                                 {"merchant_uid", stored.merchant_uid},
                                 {"amount", stored.amount},
                                 {"api_key", caller.key_name}});
-    co_return http::json_response(Status::created, order_json(stored, {}, caller));
+    co_return response;
 }
 
 asio::awaitable<http::Response> get_order(http::RequestContext& ctx, const Caller& caller,

@@ -7,6 +7,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -99,6 +100,24 @@ void seal_stored_client_secrets(db::ConnectionPool& pool, const Config& config) 
     }
 }
 
+iamport::ClientConfig iamport_client_config(const Config& config, std::size_t max_connections) {
+    iamport::ClientConfig client;
+    client.base_url = config.iamport_base_url;
+    client.imp_key = config.iamport_imp_key.value_or("");
+    client.imp_secret = config.iamport_imp_secret.value_or("");
+    client.ca_file = config.iamport_ca_file;
+    client.connect_timeout = config.iamport_connect_timeout;
+    client.attempt_timeout = config.iamport_attempt_timeout;
+    client.call_timeout = config.iamport_call_timeout;
+    client.max_connections = max_connections;
+    client.observer = [](std::string_view endpoint, iamport::Outcome outcome,
+                         std::chrono::milliseconds took) {
+        metrics::observe_iamport(endpoint, iamport::to_string(outcome),
+                                 static_cast<double>(took.count()) / 1000.0);
+    };
+    return client;
+}
+
 }  // namespace
 
 int serve(const Config& config) {
@@ -114,28 +133,22 @@ int serve(const Config& config) {
     const std::size_t threads_count = config.io_threads + config.db_pool_size;
     asio::io_context io(static_cast<int>(threads_count));
 
-    iamport::ClientConfig iamport_config;
-    iamport_config.base_url = config.iamport_base_url;
-    iamport_config.imp_key = config.iamport_imp_key.value_or("");
-    iamport_config.imp_secret = config.iamport_imp_secret.value_or("");
-    iamport_config.ca_file = config.iamport_ca_file;
-    iamport_config.connect_timeout = config.iamport_connect_timeout;
-    iamport_config.attempt_timeout = config.iamport_attempt_timeout;
-    iamport_config.call_timeout = config.iamport_call_timeout;
-    iamport_config.observer = [](std::string_view endpoint, iamport::Outcome outcome,
-                                 std::chrono::milliseconds took) {
-        metrics::observe_iamport(endpoint, iamport::to_string(outcome),
-                                 static_cast<double>(took.count()) / 1000.0);
-    };
-    iamport::Client iamport_client(io.get_executor(), std::move(iamport_config));
+    // Two clients, each with its own connections and circuit breaker: a flood of notices (forged
+    // ones included) or a slow look-up cannot take the connections or open the breaker that
+    // payments need.
+    iamport::Client iamport_client(io.get_executor(),
+                                   iamport_client_config(config, config.iamport_max_connections));
+    iamport::Client notice_client(io.get_executor(),
+                                  iamport_client_config(config, config.iamport_notice_connections));
     if (!config.public_base_url) {
         log::warn(
             "PUBLIC_BASE_URL is not set: payments carry no notice_url, so iamport sends "
             "webhooks only to the URL set in its console");
     }
 
-    payments::Reconciler reconciler(asio::make_strand(io), executor, iamport_client, config);
-    api::Api api(api::ApiDependencies{config, executor, migrations, iamport_client, &reconciler});
+    payments::Reconciler reconciler(asio::make_strand(io), executor, notice_client, config);
+    api::Api api(api::ApiDependencies{config, executor, migrations, iamport_client, &notice_client,
+                                      &reconciler});
     http::ServerLimits limits{config.limits.body_bytes, config.limits.header_bytes,
                               config.limits.request_timeout, config.limits.max_connections};
     http::Server server(io, limits,
@@ -147,6 +160,19 @@ int serve(const Config& config) {
     const auto bound = server.listen({address, config.listen.port});
     log::info("listening",
               {{"address", bound.address().to_string()}, {"port", static_cast<int>(bound.port())}});
+    // ADMIN_LISTEN: /metrics (and the probes) on an address of their own, e.g. one only the
+    // cluster reaches.
+    std::optional<http::Server> admin_server;
+    if (config.admin_listen) {
+        admin_server.emplace(
+            io, limits, [&api](http::Request& request, const http::ConnectionInfo& connection) {
+                return api.handle(request, connection, api::Listener::admin);
+            });
+        const auto admin_bound = admin_server->listen(
+            {asio::ip::make_address(config.admin_listen->host), config.admin_listen->port});
+        log::info("admin listening", {{"address", admin_bound.address().to_string()},
+                                      {"port", static_cast<int>(admin_bound.port())}});
+    }
 
     asio::signal_set signals(io, SIGTERM, SIGINT);
     asio::steady_timer drain_deadline(io);
@@ -156,6 +182,9 @@ int serve(const Config& config) {
         }
         log::info("stopping: finishing requests in flight", {{"signal", signal}});
         reconciler.stop();
+        if (admin_server) {
+            admin_server->shutdown([] {});
+        }
         server.shutdown([&io] { asio::post(io, [&io] { io.stop(); }); });
         drain_deadline.expires_after(config.drain_timeout);
         drain_deadline.async_wait([&](const boost::system::error_code& timer_ec) {

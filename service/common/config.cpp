@@ -203,6 +203,13 @@ Config load_config(const Lookup& lookup, ConfigPurpose purpose) {
     if (auto listen = non_empty(lookup, "LISTEN")) {
         config.listen = parse_host_port("LISTEN", *listen);
     }
+    if (auto admin = non_empty(lookup, "ADMIN_LISTEN")) {
+        config.admin_listen = parse_host_port("ADMIN_LISTEN", *admin);
+        if (config.admin_listen->host == config.listen.host &&
+            config.admin_listen->port == config.listen.port) {
+            config.admin_listen.reset();  // the same address: served together
+        }
+    }
     if (auto url = non_empty(lookup, "PUBLIC_BASE_URL")) {
         require_http_url("PUBLIC_BASE_URL", *url);
         config.public_base_url = strip_trailing_slash(*url);
@@ -275,6 +282,20 @@ Config load_config(const Lookup& lookup, ConfigPurpose purpose) {
     if (auto v = non_empty(lookup, "WEBHOOK_MAX_ATTEMPTS")) {
         config.webhook_max_attempts =
             static_cast<int>(parse_unsigned("WEBHOOK_MAX_ATTEMPTS", *v, 1, 100'000));
+    }
+    if (auto v = non_empty(lookup, "WEBHOOK_CONCURRENCY")) {
+        config.webhook_concurrency = parse_unsigned("WEBHOOK_CONCURRENCY", *v, 1, 256);
+    }
+    if (auto v = non_empty(lookup, "IAMPORT_NOTICE_CONNECTIONS")) {
+        config.iamport_notice_connections =
+            parse_unsigned("IAMPORT_NOTICE_CONNECTIONS", *v, 1, 256);
+    }
+    if (auto v = non_empty(lookup, "IAMPORT_MAX_CONNECTIONS")) {
+        config.iamport_max_connections = parse_unsigned("IAMPORT_MAX_CONNECTIONS", *v, 1, 1024);
+    }
+    if (auto v = non_empty(lookup, "WEBHOOK_RETENTION_DAYS")) {
+        config.webhook_retention_days =
+            static_cast<int>(parse_unsigned("WEBHOOK_RETENTION_DAYS", *v, 1, 3650));
     }
     if (auto origins = non_empty(lookup, "CORS_ALLOWED_ORIGINS")) {
         config.cors_allowed_origins = split_list(*origins);

@@ -44,6 +44,9 @@ struct Limits {
 struct Config {
     std::string database_url;
     HostPort listen{"127.0.0.1", 8080};
+    // ADMIN_LISTEN: where /metrics, /healthz and /readyz are served apart from the API; unset,
+    // they are served on LISTEN with the API.
+    std::optional<HostPort> admin_listen;
     std::optional<std::string> public_base_url;
     std::string iamport_base_url = "https://api.iamport.kr";
     std::optional<std::string> iamport_imp_key;
@@ -62,6 +65,15 @@ struct Config {
     double webhook_rate_per_second = 50;                        // per source address
     double webhook_rate_burst = 200;
     int webhook_max_attempts = 60;  // processing attempts before a delivery is `failed`
+    // Deliveries processed at once by this instance (each one re-fetch); the rest wait in the
+    // inbox. Notice-caused reads go through their own IAMPORT_NOTICE_CONNECTIONS connections
+    // and circuit breaker, apart from the calls that move money.
+    std::size_t webhook_concurrency = 4;
+    std::size_t iamport_notice_connections = 4;
+    std::size_t iamport_max_connections = 16;
+    // Processed deliveries are purged after this many days (failed ones, and those that sent
+    // an order to review, stay).
+    int webhook_retention_days = 90;
     // Browser callers (a client secret): a token bucket per order, per secret and per source
     // address (the peer, or X-Forwarded-For from WEBHOOK_TRUSTED_PROXIES).
     double browser_rate_per_second = 5;
@@ -78,6 +90,16 @@ struct Config {
     // How long a verified API key is trusted without asking the database again; a revoked
     // key keeps working at most this long.
     std::chrono::seconds api_key_cache_ttl{5};
+
+    // How long an Idempotency-Key claim holds before a retry may take it over (its holder is
+    // presumed dead): longer than the slowest request, which makes at most three iamport calls
+    // (a token, the call, a fresh re-fetch), each bounded by IAMPORT_CALL_TIMEOUT_MS, plus its
+    // database work. A holder that outlives it anyway is fenced out (see
+    // db::claim_idempotency_key).
+    std::chrono::seconds idempotency_claim_lifetime() const {
+        return std::chrono::ceil<std::chrono::seconds>(3 * iamport_call_timeout) +
+               std::chrono::seconds(30);
+    }
 };
 
 // Looks a variable up; nullopt when unset.

@@ -62,7 +62,7 @@ struct Registry {
     prometheus::Family<prometheus::Counter>& reconciler =
         BuildCounter()
             .Name("mg_reconciler_passes_total")
-            .Help("Reconciler passes, by kind (inbox, orders) and result")
+            .Help("Reconciler passes, by kind (inbox, orders, purge) and result")
             .Register(*registry);
     prometheus::Family<prometheus::Gauge>& pool = BuildGauge()
                                                       .Name("mg_db_pool_connections")
@@ -80,6 +80,14 @@ struct Registry {
                                      .Help("iamport circuit breaker: 0 closed, 1 open, 2 half-open")
                                      .Register(*registry)
                                      .Add({});
+    prometheus::Gauge& notice_breaker =
+        BuildGauge()
+            .Name("mg_iamport_notice_breaker_state")
+            .Help(
+                "Circuit breaker of the reads webhooks and the reconciler make: 0 closed, 1 open, "
+                "2 half-open")
+            .Register(*registry)
+            .Add({});
     prometheus::Family<prometheus::Gauge>& inbox =
         BuildGauge()
             .Name("mg_webhook_inbox_deliveries")
@@ -149,6 +157,7 @@ std::string scrape(const Gauges& gauges) {
     r.pool_in_use.Set(static_cast<double>(gauges.db_pool_in_use));
     r.jobs_waiting.Set(static_cast<double>(gauges.db_jobs_waiting));
     r.breaker.Set(gauges.breaker_state);
+    r.notice_breaker.Set(gauges.notice_breaker_state);
     r.inbox_pending.Set(static_cast<double>(gauges.inbox_pending));
     r.inbox_failed.Set(static_cast<double>(gauges.inbox_failed));
     return prometheus::TextSerializer().Serialize(r.registry->Collect());

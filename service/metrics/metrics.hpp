@@ -30,7 +30,8 @@ struct Gauges {
     std::int64_t db_pool_size = 0;
     std::int64_t db_pool_in_use = 0;
     std::int64_t db_jobs_waiting = 0;
-    int breaker_state = 0;  // 0 closed, 1 open, 2 half-open
+    int breaker_state = 0;         // 0 closed, 1 open, 2 half-open
+    int notice_breaker_state = 0;  // the same for the reads notices and the reconciler make
     // -1 when unknown (the database did not answer the scrape's count).
     std::int64_t inbox_pending = -1;
     std::int64_t inbox_failed = -1;

@@ -5,6 +5,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "db/idempotency_repository.hpp"
 #include "db/orders_repository.hpp"
 #include "db/payments_repository.hpp"
 #include "db/webhook_inbox_repository.hpp"
@@ -23,6 +24,12 @@ namespace {
 constexpr int kDeliveriesPerClaim = 20;
 constexpr int kOrdersPerClaim = 50;
 constexpr std::chrono::seconds kTick{1};
+// Retention purges: every instance runs one at start and then this often; batches keep each
+// transaction short, and SKIP LOCKED keeps instances purging at once from waiting on each other.
+constexpr std::chrono::minutes kPurgeInterval{10};
+constexpr int kPurgeBatch = 1000;
+constexpr int kPurgeBatchesPerPass = 100;
+constexpr std::chrono::hours kIdempotencyRetention{24};
 
 }  // namespace
 
@@ -124,6 +131,9 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
     const Config& config;
     asio::steady_timer timer;
     std::atomic<bool> stopped{false};
+    // Deliveries being processed right after their receipt (process_soon); at most
+    // WEBHOOK_CONCURRENCY, beyond which a delivery waits for the inbox pass.
+    std::atomic<std::size_t> processing{0};
 
     asio::awaitable<void> process_one(std::int64_t id) {
         auto delivery = co_await db.transact([&](pqxx::work& work) {
@@ -181,9 +191,28 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
         }
     }
 
+    // Deletes what is past retention, a batch per transaction. Returns how many rows went.
+    asio::awaitable<std::int64_t> purge_pass() {
+        const auto deliveries_after = std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::hours(24) * config.webhook_retention_days);
+        std::int64_t purged = 0;
+        for (int batch = 0; batch < kPurgeBatchesPerPass && !stopped; ++batch) {
+            const auto deleted = co_await db.transact([&](pqxx::work& work) {
+                return db::purge_idempotency_keys(work, kIdempotencyRetention, kPurgeBatch) +
+                       db::purge_deliveries(work, deliveries_after, kPurgeBatch);
+            });
+            purged += deleted;
+            if (deleted == 0) {
+                break;
+            }
+        }
+        co_return purged;
+    }
+
     asio::awaitable<void> loop() {
         auto self = shared_from_this();
         auto next_orders_pass = std::chrono::steady_clock::now();
+        auto next_purge = std::chrono::steady_clock::now();
         log::info("reconciler started",
                   {{"interval_s", static_cast<std::int64_t>(config.reconcile_interval.count())}});
         while (!stopped) {
@@ -195,6 +224,14 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
                     next_orders_pass = std::chrono::steady_clock::now() + config.reconcile_interval;
                     kind = "orders";
                     co_await orders_pass();
+                    metrics::count_reconciler_pass(kind, true);
+                }
+                if (std::chrono::steady_clock::now() >= next_purge) {
+                    next_purge = std::chrono::steady_clock::now() + kPurgeInterval;
+                    kind = "purge";
+                    if (const auto purged = co_await purge_pass(); purged > 0) {
+                        log::info("purged rows past retention", {{"rows", purged}});
+                    }
                     metrics::count_reconciler_pass(kind, true);
                 }
             } catch (const std::exception& e) {
@@ -230,9 +267,16 @@ void Reconciler::stop() {
     asio::post(state_->executor, [state = state_] { state->timer.cancel(); });
 }
 
-void Reconciler::process_soon(std::int64_t delivery_id) {
+bool Reconciler::process_soon(std::int64_t delivery_id) {
     if (state_->stopped) {
-        return;
+        return false;
+    }
+    // Budgeted: beyond WEBHOOK_CONCURRENCY the delivery waits in the inbox (it is due already),
+    // so a flood of notices costs a bounded number of re-fetches at a time.
+    if (state_->processing.fetch_add(1) >= state_->config.webhook_concurrency) {
+        state_->processing.fetch_sub(1);
+        metrics::count_webhook("queued");
+        return false;
     }
     asio::co_spawn(
         state_->executor,
@@ -244,8 +288,10 @@ void Reconciler::process_soon(std::int64_t delivery_id) {
                 log::warn("webhook processing deferred",
                           {{"delivery", delivery_id}, {"error", e.what()}});
             }
+            state->processing.fetch_sub(1);
         },
         asio::detached);
+    return true;
 }
 
 }  // namespace mg::payments

@@ -50,8 +50,11 @@ class Reconciler {
     // Ends the loop after the step in progress; no new work is claimed.
     void stop();
 
-    // Processes a delivery just stored, without waiting for the next pass (detached).
-    void process_soon(std::int64_t delivery_id);
+    // Processes a delivery just stored, without waiting for the next pass (detached), when
+    // fewer than WEBHOOK_CONCURRENCY are being processed so; false when it was left to the inbox
+    // pass. Also runs retention purges every few minutes (idempotency keys after 24 h, processed
+    // deliveries after WEBHOOK_RETENTION_DAYS).
+    bool process_soon(std::int64_t delivery_id);
 
   private:
     struct State;

@@ -24,10 +24,38 @@ class IdempotencyRepository : public MigratedDatabase {
             return claim_idempotency_key(txn, scope, key, hash, kTtl, kLock);
         });
     }
-    void complete(const std::string& key, int status, const std::string& body,
+    // Completes under the key's current claim (the one the last claim() took).
+    bool complete(const std::string& key, int status, const std::string& body,
                   const std::string& scope = "key-1") {
-        in_transaction([&](pqxx::work& txn) {
-            complete_idempotency_key(txn, scope, key, status, body, "application/json");
+        return complete_as(current_claim(key, scope), key, status, body, scope);
+    }
+    bool complete_as(std::int64_t claim_number, const std::string& key, int status,
+                     const std::string& body, const std::string& scope = "key-1") {
+        return in_transaction([&](pqxx::work& txn) {
+            return complete_idempotency_key(txn, scope, key, claim_number, status, body,
+                                            "application/json");
+        });
+    }
+    bool release(const std::string& key, const std::string& scope = "key-1") {
+        return release_as(current_claim(key, scope), key, scope);
+    }
+    bool release_as(std::int64_t claim_number, const std::string& key,
+                    const std::string& scope = "key-1") {
+        return in_transaction([&](pqxx::work& txn) {
+            return release_idempotency_key(txn, scope, key, claim_number);
+        });
+    }
+    std::int64_t current_claim(const std::string& key, const std::string& scope) {
+        return in_transaction([&](pqxx::work& txn) {
+            return txn
+                .exec_params1("SELECT claim FROM idempotency_keys WHERE scope = $1 AND key = $2",
+                              scope, key)[0]
+                .as<std::int64_t>();
+        });
+    }
+    std::int64_t count() {
+        return in_transaction([](pqxx::work& txn) {
+            return txn.exec1("SELECT count(*) FROM idempotency_keys")[0].as<std::int64_t>();
         });
     }
     void execute(const std::string& sql) {
@@ -69,14 +97,14 @@ TEST_F(IdempotencyRepository, ScopesAreSeparate) {
 
 TEST_F(IdempotencyRepository, ReleasedKeyCanRunAgain) {
     claim("k", "h1");
-    in_transaction([](pqxx::work& txn) { release_idempotency_key(txn, "key-1", "k"); });
+    EXPECT_TRUE(release("k"));
     EXPECT_EQ(claim("k", "h1").outcome, Outcome::claimed);
 }
 
 TEST_F(IdempotencyRepository, ReleaseLeavesCompletedRecords) {
     claim("k", "h1");
     complete("k", 200, "done");
-    in_transaction([](pqxx::work& txn) { release_idempotency_key(txn, "key-1", "k"); });
+    EXPECT_FALSE(release("k"));
     EXPECT_EQ(claim("k", "h1").outcome, Outcome::replay);
 }
 
@@ -102,6 +130,47 @@ TEST_F(IdempotencyRepository, ExpiredLockIsTakenOver) {
     // Another request under the key is still a mismatch, dead holder or not.
     execute("UPDATE idempotency_keys SET locked_until = now() - interval '1 second'");
     EXPECT_EQ(claim("k", "h2").outcome, Outcome::mismatch);
+}
+
+// A request that outlived its claim (its lock lapsed and a retry took the key over) can neither
+// store its answer over the successor's nor release the successor's claim.
+TEST_F(IdempotencyRepository, AClaimTakenOverFencesItsFormerHolderOut) {
+    const auto first = claim("k", "h1");
+    ASSERT_EQ(first.outcome, Outcome::claimed);
+    execute("UPDATE idempotency_keys SET locked_until = now() - interval '1 second'");
+    const auto second = claim("k", "h1");
+    ASSERT_EQ(second.outcome, Outcome::claimed);
+    EXPECT_NE(second.claim, first.claim);
+
+    EXPECT_FALSE(release_as(first.claim, "k"));
+    EXPECT_FALSE(complete_as(first.claim, "k", 201, "first"));
+    EXPECT_EQ(claim("k", "h1").outcome, Outcome::in_progress);
+    EXPECT_TRUE(complete_as(second.claim, "k", 201, "second"));
+    EXPECT_EQ(claim("k", "h1").response->body, "second");
+    // Completed: no claim, old or new, releases it.
+    EXPECT_FALSE(release_as(second.claim, "k"));
+}
+
+TEST_F(IdempotencyRepository, PurgesKeysPastTheReplayWindowInBatches) {
+    for (int i = 0; i < 5; ++i) {
+        claim("old-" + std::to_string(i), "h");
+        complete("old-" + std::to_string(i), 201, "{}");
+    }
+    claim("old-running", "h");
+    claim("recent", "h");
+    execute(
+        "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' "
+        "WHERE key <> 'recent'");
+    const auto purge = [&](int limit) {
+        return in_transaction(
+            [&](pqxx::work& txn) { return purge_idempotency_keys(txn, kTtl, limit); });
+    };
+    EXPECT_EQ(purge(4), 4);
+    EXPECT_EQ(purge(4), 2);
+    EXPECT_EQ(purge(4), 0);
+    EXPECT_EQ(count(), 1);
+    EXPECT_EQ(claim("recent", "h").outcome, Outcome::in_progress);
+    EXPECT_THROW(purge(0), std::invalid_argument);
 }
 
 TEST_F(IdempotencyRepository, LockTimeoutIsHonoured) {

@@ -70,7 +70,7 @@ class WebhookInboxRepository : public MigratedDatabase {
     }
 
     InboxCounts counts() {
-        return in_transaction([](pqxx::work& txn) { return count_deliveries(txn); });
+        return in_transaction([](pqxx::work& txn) { return count_backlog(txn); });
     }
 
     std::vector<std::string> claim_orders(int limit = 10, std::chrono::seconds lease = kLease) {
@@ -430,10 +430,9 @@ TEST_F(WebhookInboxRepository, MarkProcessedKeepsTheRest) {
     EXPECT_THROW(mark_processed(987'654, "applied"), std::invalid_argument);
 }
 
-TEST_F(WebhookInboxRepository, CountsByState) {
+TEST_F(WebhookInboxRepository, CountsTheBacklogByState) {
     auto zero = counts();
     EXPECT_EQ(zero.pending, 0);
-    EXPECT_EQ(zero.processed, 0);
     EXPECT_EQ(zero.failed, 0);
 
     const auto a = insert("imp_a");
@@ -449,8 +448,63 @@ TEST_F(WebhookInboxRepository, CountsByState) {
 
     const auto counted = counts();
     EXPECT_EQ(counted.pending, 1);
-    EXPECT_EQ(counted.processed, 2);
     EXPECT_EQ(counted.failed, 1);
+}
+
+TEST_F(WebhookInboxRepository, PurgesProcessedDeliveriesPastRetentionInBatches) {
+    std::vector<std::int64_t> old_ones;
+    for (int i = 0; i < 5; ++i) {
+        const auto id = insert("imp_old_" + std::to_string(i));
+        claim(id);
+        mark_processed(id, "applied");
+        old_ones.push_back(id);
+    }
+    const auto review = insert("imp_review");
+    claim(review);
+    mark_processed(review, "needs_review");
+    const auto failed = insert("imp_failed");
+    claim(failed);
+    retry(failed, "down", 1s, 1);
+    const auto pending = insert("imp_pending");
+    const auto recent = insert("imp_recent");
+    claim(recent);
+    mark_processed(recent, "unchanged");
+    execute(
+        "UPDATE webhook_inbox SET processed_at = now() - interval '91 days', "
+        "received_at = now() - interval '91 days' WHERE imp_uid <> 'imp_recent'");
+    execute(
+        "UPDATE webhook_inbox SET received_at = now() - interval '91 days' "
+        "WHERE state <> 'processed'");
+
+    const auto purge = [&](int limit) {
+        return in_transaction(
+            [&](pqxx::work& txn) { return purge_deliveries(txn, 90 * 24h, limit); });
+    };
+    EXPECT_EQ(purge(2), 2);
+    EXPECT_EQ(purge(2), 2);
+    EXPECT_EQ(purge(2), 1);
+    EXPECT_EQ(purge(2), 0);
+    EXPECT_EQ(query_text("SELECT string_agg(imp_uid, ',' ORDER BY id) FROM webhook_inbox"),
+              "imp_review,imp_failed,imp_pending,imp_recent");
+    EXPECT_TRUE(find(pending).has_value());
+    EXPECT_THROW(purge(0), std::invalid_argument);
+}
+
+TEST_F(WebhookInboxRepository, PurgesSkipRowsAnotherPurgerHolds) {
+    for (int i = 0; i < 4; ++i) {
+        const auto id = insert("imp_" + std::to_string(i));
+        claim(id);
+        mark_processed(id, "applied");
+    }
+    execute("UPDATE webhook_inbox SET processed_at = now() - interval '100 days'");
+    pqxx::connection other(url());
+    pqxx::work holding(other);
+    EXPECT_EQ(purge_deliveries(holding, 90 * 24h, 3), 3);
+    // The first purger's rows are locked until it commits: the second takes what is left.
+    EXPECT_EQ(in_transaction([&](pqxx::work& txn) { return purge_deliveries(txn, 90 * 24h, 10); }),
+              1);
+    holding.commit();
+    EXPECT_EQ(query_text("SELECT count(*) FROM webhook_inbox"), "0");
 }
 
 TEST_F(WebhookInboxRepository, BodyOver16KiBIsRefused) {
