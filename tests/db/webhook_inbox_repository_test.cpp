@@ -470,11 +470,11 @@ TEST_F(WebhookInboxRepository, PurgesProcessedDeliveriesPastRetentionInBatches) 
     claim(recent);
     mark_processed(recent, "unchanged");
     execute(
-        "UPDATE webhook_inbox SET processed_at = now() - interval '91 days', "
-        "received_at = now() - interval '91 days' WHERE imp_uid <> 'imp_recent'");
+        "UPDATE webhook_inbox SET processed_at = now() - interval '91 days' "
+        "WHERE state = 'processed' AND imp_uid <> 'imp_recent'");
     execute(
         "UPDATE webhook_inbox SET received_at = now() - interval '91 days' "
-        "WHERE state <> 'processed'");
+        "WHERE imp_uid <> 'imp_recent'");
 
     const auto purge = [&](int limit) {
         return in_transaction(
