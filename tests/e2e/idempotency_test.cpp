@@ -38,6 +38,31 @@ TEST_F(Idempotency, SameKeySameBodyReplaysTheStoredResponse) {
     EXPECT_EQ(order_count(), 1u);
 }
 
+// The order and the answer its key replays are written by one transaction (they share its
+// now()): a crash between the two cannot leave an order whose retry creates another.
+TEST_F(Idempotency, AnOrderAndItsStoredAnswerCommitTogether) {
+    const auto created = create_order({{"name", "Tea"}, {"amount", 4500}}, with_key("k-tx"));
+    ASSERT_EQ(created.status, 201) << created.body;
+    EXPECT_EQ(
+        database_->query_int("SELECT count(*) FROM orders o JOIN idempotency_keys k "
+                             "ON k.completed_at = o.created_at WHERE k.key = 'k-tx' AND k.state = "
+                             "'completed' AND o.merchant_uid = '" +
+                             std::string(created.json().at("merchant_uid").as_string()) + "'"),
+        1);
+    // A refusal is stored after the fact, as before.
+    const auto taken = create_order(
+        {{"merchant_uid", created.json().at("merchant_uid")}, {"name", "Tea"}, {"amount", 4500}},
+        with_key("k-taken"));
+    EXPECT_EQ(taken.status, 409);
+    EXPECT_EQ(create_order({{"merchant_uid", created.json().at("merchant_uid")},
+                            {"name", "Tea"},
+                            {"amount", 4500}},
+                           with_key("k-taken"))
+                  .header("Idempotent-Replayed"),
+              "true");
+    EXPECT_EQ(order_count(), 1u);
+}
+
 TEST_F(Idempotency, SameKeyOtherBodyIs422AndChangesNothing) {
     ASSERT_EQ(create_order({{"name", "Tea"}, {"amount", 4500}}, with_key("k-2")).status, 201);
     const auto reused = create_order({{"name", "Tea"}, {"amount", 9000}}, with_key("k-2"));

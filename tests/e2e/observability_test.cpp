@@ -76,6 +76,36 @@ TEST_F(Observability, MetricsParseAndMoveWithTraffic) {
     EXPECT_TRUE(after.contains(R"(mg_webhook_inbox_deliveries{state="failed"})"));
 }
 
+class ObservabilityAdmin : public GatewayTest {
+  protected:
+    Headers extra_env() const override {
+        return {{"ADMIN_LISTEN", "127.0.0.1:" + std::to_string(admin_port_)}};
+    }
+    unsigned short admin_port_ = free_port();
+};
+
+// ADMIN_LISTEN serves /metrics apart from the API (and the probes on both); the API port no
+// longer shows metrics, the admin port no API.
+TEST_F(ObservabilityAdmin, MetricsMoveToTheAdminListener) {
+    const auto admin = [&](std::string_view target) {
+        return http_request("127.0.0.1", admin_port_, "GET", target);
+    };
+    const auto metrics = admin("/metrics");
+    ASSERT_EQ(metrics.status, 200);
+    EXPECT_TRUE(parse_prometheus(metrics.body).contains("mg_iamport_breaker_state"));
+    EXPECT_EQ(admin("/healthz").status, 200);
+    EXPECT_EQ(admin("/readyz").status, 200);
+    EXPECT_EQ(admin("/v1/orders").status, 404);
+    EXPECT_EQ(http_request("127.0.0.1", admin_port_, "POST", "/v1/orders", "{}", auth()).status,
+              404);
+
+    EXPECT_EQ(gateway_->request("GET", "/metrics").status, 404);
+    EXPECT_EQ(gateway_->request("GET", "/healthz").status, 200);
+    EXPECT_EQ(gateway_->request("GET", "/readyz").status, 200);
+    EXPECT_EQ(create_order({{"name", "x"}, {"amount", 100}}).status, 201);
+    EXPECT_NE(gateway_->log().find("admin listening"), std::string::npos);
+}
+
 TEST_F(Observability, LogsHoldNoSecretAndNoContactData) {
     const auto created = create_order({{"merchant_uid", "log-1"},
                                        {"name", "원두"},

@@ -791,6 +791,29 @@ TEST_F(Payments, ABrowserIdempotencyKeyCanNotBePlantedOrReadWithoutTheSecret) {
     EXPECT_EQ(post(uid, "vbank", body, buyer).header("Idempotent-Replayed"), "true");
 }
 
+// A claim holds longer than the slowest request can run: three iamport calls of
+// IAMPORT_CALL_TIMEOUT_MS (4 s here) and 30 s for the database, 42 s in all.
+TEST_F(Payments, AnIdempotencyClaimLastsLongerThanTheSlowestRequest) {
+    new_order("claim-life");
+    sim_->set_fault({{"endpoint", "POST /benepia/payment"},
+                     {"kind", "latency"},
+                     {"latency_ms", 1500},
+                     {"count", 1}});
+    auto headers = auth();
+    headers.emplace_back("Idempotency-Key", "pay-claim-life");
+    std::thread paying(
+        [&] { EXPECT_EQ(pay_benepia("claim-life", kPassword, &headers).status, 200); });
+    std::this_thread::sleep_for(700ms);
+    EXPECT_EQ(database_->query_int(
+                  "SELECT round(extract(epoch FROM locked_until - created_at))::bigint "
+                  "FROM idempotency_keys WHERE key = 'pay-claim-life' AND state = 'running'"),
+              42);
+    paying.join();
+    EXPECT_EQ(database_->query_int("SELECT count(*) FROM idempotency_keys "
+                                   "WHERE key = 'pay-claim-life' AND state = 'completed'"),
+              1);
+}
+
 TEST_F(Payments, SyncOfAnUnknownOrderIs404) {
     EXPECT_EQ(post("nope", "sync", json::object{}).status, 404);
     EXPECT_EQ(

@@ -1,6 +1,8 @@
 // Raw bytes as a client sends them on one connection → Beast's request parser with the
-// server's limits, request after request as Server::run_session reads them → the router on
-// each parsed target, as Api::handle routes it, and the 404/405 answer written back.
+// server's limits, request after request as Server::run_session reads them → the server's head
+// checks (501, 400) → the router on each parsed target, as Api::handle routes it, the 404/405
+// answer written back, and the request counted in the metrics as Api::handle counts it. After
+// every input the metrics hold only label values from fixed sets: no input can grow them.
 #include <algorithm>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
@@ -9,6 +11,7 @@
 #include <boost/beast/http/write.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -16,8 +19,10 @@
 #include <vector>
 
 #include "service/http/error.hpp"
+#include "service/http/request_head.hpp"
 #include "service/http/router.hpp"
 #include "service/http/server.hpp"
+#include "service/metrics/metrics.hpp"
 #include "tests/fuzz/check.hpp"
 
 namespace {
@@ -40,21 +45,31 @@ mg::http::Handler no_handler() {
 // The service's route table, as service/api/{health,orders,payments,webhooks}.cpp register it.
 // The real table is built by mg::api::Api, which needs a database pool and an iamport client;
 // the patterns and methods here are the same.
+struct Route {
+    Verb method;
+    const char* pattern;
+};
+constexpr Route kRoutes[] = {
+    {Verb::get, "/healthz"},
+    {Verb::get, "/readyz"},
+    {Verb::get, "/metrics"},
+    {Verb::post, "/v1/orders"},
+    {Verb::get, "/v1/orders"},
+    {Verb::get, "/v1/orders/{merchant_uid}"},
+    {Verb::post, "/v1/orders/{merchant_uid}/benepia-payment"},
+    {Verb::post, "/v1/orders/{merchant_uid}/vbank"},
+    {Verb::patch, "/v1/orders/{merchant_uid}/vbank"},
+    {Verb::post, "/v1/orders/{merchant_uid}/complete"},
+    {Verb::post, "/v1/orders/{merchant_uid}/cancel"},
+    {Verb::post, "/v1/orders/{merchant_uid}/sync"},
+    {Verb::post, "/webhooks/iamport"},
+};
+
 Router make_router() {
     Router router;
-    router.add(Verb::get, "/healthz", no_handler());
-    router.add(Verb::get, "/readyz", no_handler());
-    router.add(Verb::get, "/metrics", no_handler());
-    router.add(Verb::post, "/v1/orders", no_handler());
-    router.add(Verb::get, "/v1/orders", no_handler());
-    router.add(Verb::get, "/v1/orders/{merchant_uid}", no_handler());
-    router.add(Verb::post, "/v1/orders/{merchant_uid}/benepia-payment", no_handler());
-    router.add(Verb::post, "/v1/orders/{merchant_uid}/vbank", no_handler());
-    router.add(Verb::patch, "/v1/orders/{merchant_uid}/vbank", no_handler());
-    router.add(Verb::post, "/v1/orders/{merchant_uid}/complete", no_handler());
-    router.add(Verb::post, "/v1/orders/{merchant_uid}/cancel", no_handler());
-    router.add(Verb::post, "/v1/orders/{merchant_uid}/sync", no_handler());
-    router.add(Verb::post, "/webhooks/iamport", no_handler());
+    for (const auto& route : kRoutes) {
+        router.add(route.method, route.pattern, no_handler());
+    }
     return router;
 }
 
@@ -104,6 +119,45 @@ void check_wrong_method(const Router::WrongMethod& wrong, Verb method) {
     }
 }
 
+// Counted as Api::handle counts a request.
+void count(const mg::http::Request& request, std::string_view route, const mg::http::Response& r) {
+    mg::metrics::observe_request(std::string_view(request.method_string()), route,
+                                 static_cast<int>(r.result_int()), 0.001);
+}
+
+// The values a label of mg_http_requests_total may take: the methods we know and "other", the
+// route patterns and "unmatched", and the statuses this target answers.
+void check_metric_labels() {
+    static const std::set<std::string> kMethods = {"GET",   "HEAD",   "POST",    "PUT",
+                                                   "PATCH", "DELETE", "OPTIONS", "other"};
+    static const std::set<std::string> kStatuses = {"200", "400", "404", "405", "501"};
+    std::set<std::string> routes = {"unmatched"};
+    for (const auto& route : kRoutes) {
+        routes.insert(route.pattern);
+    }
+    const auto text = mg::metrics::scrape({});
+    std::istringstream lines(text);
+    std::string line;
+    std::size_t series = 0;
+    const auto label = [&](std::string_view name) {
+        const auto key = std::string(name) + "=\"";
+        const auto start = line.find(key);
+        MG_FUZZ_CHECK(start != std::string::npos);
+        const auto from = start + key.size();
+        return line.substr(from, line.find('"', from) - from);
+    };
+    while (std::getline(lines, line)) {
+        if (!line.starts_with("mg_http_requests_total{")) {
+            continue;
+        }
+        ++series;
+        MG_FUZZ_CHECK(kMethods.contains(label("method")));
+        MG_FUZZ_CHECK(routes.contains(label("route")));
+        MG_FUZZ_CHECK(kStatuses.contains(label("status")));
+    }
+    MG_FUZZ_CHECK(series <= kMethods.size() * routes.size() * kStatuses.size());
+}
+
 // What Api::handle does with a parsed request, without a handler: route it, and answer a
 // miss with the same error responses, written out as the session would.
 void route(mg::http::Request& request) {
@@ -111,7 +165,9 @@ void route(mg::http::Request& request) {
     const auto path = target.substr(0, target.find('?'));
     auto result = router().match(request.method(), path);
     mg::http::Response response;
+    std::string_view route_label;
     if (auto* match = std::get_if<Router::Match>(&result)) {
+        route_label = *match->pattern;
         check_match(*match, path);
         const mg::http::ConnectionInfo connection;
         mg::http::RequestContext ctx{request, connection, "req", *match->pattern,
@@ -136,6 +192,7 @@ void route(mg::http::Request& request) {
     std::ostringstream written;
     written << response;
     MG_FUZZ_CHECK(!written.str().empty());
+    count(request, route_label, response);
 }
 
 }  // namespace
@@ -173,11 +230,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         MG_FUZZ_CHECK(parser.get().body().size() <= limits.body_bytes);
         auto request = parser.release();
+        if (const auto refused = mg::http::refuse_head(request)) {
+            MG_FUZZ_CHECK(!refused->keep_alive());
+            count(request, {}, *refused);
+            break;  // the server closes the connection after a refusal
+        }
         const bool keep_alive = request.keep_alive();
         route(request);
         if (!keep_alive) {
             break;
         }
     }
+    check_metric_labels();
     return 0;
 }
