@@ -30,6 +30,16 @@ namespace {
 constexpr std::string_view kStoredResponseContext = "idempotency_keys.response_body";
 
 constexpr std::chrono::hours kIdempotencyTtl{24};
+
+// Stores `response` under the request's claim; false when the claim is no longer its own.
+// Sealed: an answer may hold the order's client secret.
+bool store_answer(pqxx::work& work, const IdempotentRequest& request,
+                  const crypto::SecretKey& secrets, const http::Response& response) {
+    return db::complete_idempotency_key(work, request.scope, request.key, request.claim,
+                                        static_cast<int>(response.result_int()),
+                                        secrets.seal(response.body(), kStoredResponseContext),
+                                        response[http::beast_http::field::content_type]);
+}
 constexpr std::size_t kMaxIdempotencyKey = 255;
 
 // An incoming X-Request-Id is kept if it looks like an id; anything else is replaced so that
@@ -475,11 +485,7 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
         if (!idempotent.stored || failure) {
             ours = co_await deps_.db.transact([&](pqxx::work& work) {
                 if (store) {
-                    // Sealed: an answer may hold the order's client secret.
-                    return db::complete_idempotency_key(
-                        work, scope, key, claim.claim, static_cast<int>(response.result_int()),
-                        secrets_.seal(response.body(), kStoredResponseContext),
-                        response[http::beast_http::field::content_type]);
+                    return store_answer(work, idempotent, secrets_, response);
                 }
                 return db::release_idempotency_key(work, scope, key, claim.claim);
             });
@@ -506,11 +512,7 @@ void store_idempotent_response(pqxx::work& work, const Caller& caller,
     if (idempotent == nullptr) {
         return;
     }
-    // Sealed: an answer may hold the order's client secret.
-    if (!db::complete_idempotency_key(work, idempotent->scope, idempotent->key, idempotent->claim,
-                                      static_cast<int>(response.result_int()),
-                                      caller.secrets->seal(response.body(), kStoredResponseContext),
-                                      response[http::beast_http::field::content_type])) {
+    if (!store_answer(work, *idempotent, *caller.secrets, response)) {
         throw http::conflict("idempotency_in_progress",
                              "a request with this Idempotency-Key is still running");
     }
