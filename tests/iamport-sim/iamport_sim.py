@@ -11,7 +11,6 @@ See README.md for the endpoints, the control endpoints under /__sim/ and what is
 import argparse
 import itertools
 import json
-import random
 import re
 import signal
 import socket
@@ -22,13 +21,18 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import sim_checkout
+import sim_console
+import sim_control
 import sim_rules
-import sim_state
+from sim_faults import Faults
 from sim_state import State
 from sim_webhooks import WebhookSender
 
+# Masked in the request log, in bodies and queries. `identifier` is a cash receipt's phone,
+# business or card number: personal data, shown nowhere (GET /__sim/receipts keeps its last 4).
 SECRET_FIELDS = {"imp_secret", "benepia_password", "access_token", "escrow_password",
-                 "pg_api_key"}
+                 "pg_api_key", "identifier"}
 MAX_BODY_BYTES = 1024 * 1024
 
 # (method, regex, endpoint key of the rule table)
@@ -39,11 +43,19 @@ ROUTES = [
     ("GET", re.compile(
         r"^/payments/findAll/(?P<merchant_uid>[^/]+)(?:/(?P<payment_status>[^/]+))?$"),
      ("GET", "/payments/findAll/{merchant_uid}/{payment_status}")),
+    ("GET", re.compile(r"^/payments/prepare/(?P<merchant_uid>[^/]+)$"),
+     ("GET", "/payments/prepare/{merchant_uid}")),
+    ("POST", re.compile(r"^/payments/prepare$"), ("POST", "/payments/prepare")),
+    ("PUT", re.compile(r"^/payments/prepare$"), ("PUT", "/payments/prepare")),
     ("GET", re.compile(r"^/payments/(?P<imp_uid>[^/]+)$"), ("GET", "/payments/{imp_uid}")),
     ("POST", re.compile(r"^/payments/cancel$"), ("POST", "/payments/cancel")),
     ("POST", re.compile(r"^/vbanks$"), ("POST", "/vbanks")),
     ("PUT", re.compile(r"^/vbanks/(?P<imp_uid>[^/]+)$"), ("PUT", "/vbanks/{imp_uid}")),
+    ("DELETE", re.compile(r"^/vbanks/(?P<imp_uid>[^/]+)$"), ("DELETE", "/vbanks/{imp_uid}")),
     ("POST", re.compile(r"^/benepia/payment$"), ("POST", "/benepia/payment")),
+    ("POST", re.compile(r"^/receipts/(?P<imp_uid>[^/]+)$"), ("POST", "/receipts/{imp_uid}")),
+    ("GET", re.compile(r"^/receipts/(?P<imp_uid>[^/]+)$"), ("GET", "/receipts/{imp_uid}")),
+    ("DELETE", re.compile(r"^/receipts/(?P<imp_uid>[^/]+)$"), ("DELETE", "/receipts/{imp_uid}")),
 ]
 
 
@@ -65,69 +77,12 @@ def mask(value):
     return value
 
 
-class Faults:
-    """Misbehaviour for the next N calls of an endpoint (or of every endpoint, "*")."""
-
-    KINDS = ("latency", "http_error", "code", "drop", "proxy_error", "slow_answer", "reset")
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.entries = []
-        self.random = random.Random()
-
-    def add(self, spec):
-        if spec.get("kind") not in self.KINDS:
-            raise ValueError(f"kind must be one of {self.KINDS}")
-        probability = float(spec.get("probability", 1.0))
-        if not 0.0 < probability <= 1.0:
-            raise ValueError("probability must be in (0, 1]")
-        latency_ms = int(spec.get("latency_ms", 0))
-        duration_ms = spec.get("duration_ms")
-        entry = {"endpoint": spec.get("endpoint", "*"), "kind": spec["kind"],
-                 "expires_at": (time.monotonic() + int(duration_ms) / 1000.0
-                                if duration_ms is not None else None),
-                 "count": int(spec.get("count", 1)), "latency_ms": latency_ms,
-                 "latency_ms_max": max(latency_ms, int(spec.get("latency_ms_max", latency_ms))),
-                 "probability": probability,
-                 "status": int(spec.get("status", 502 if spec["kind"] == "proxy_error" else 500)),
-                 "code": int(spec.get("code", 1)),
-                 "message": spec.get("message", "시뮬레이터가 주입한 오류입니다.")}
-        with self.lock:
-            self.entries.append(entry)
-        return {k: v for k, v in entry.items() if k != "expires_at"}
-
-    def take(self, name):
-        """The faults that apply to this call, each one's count decremented. A fault with a
-        probability applies to each matching call with that chance; one with a latency range
-        sleeps a random time in it."""
-        taken = []
-        with self.lock:
-            self._expire()
-            for entry in self.entries:
-                if entry["count"] > 0 and entry["endpoint"] in ("*", name) and (
-                        entry["probability"] >= 1.0
-                        or self.random.random() < entry["probability"]):
-                    entry["count"] -= 1
-                    fault = {k: v for k, v in entry.items() if k != "expires_at"}
-                    fault["latency_ms"] = self.random.randint(entry["latency_ms"],
-                                                              entry["latency_ms_max"])
-                    taken.append(fault)
-            self.entries = [e for e in self.entries if e["count"] > 0]
-        return taken
-
-    def _expire(self):
-        now = time.monotonic()
-        self.entries = [e for e in self.entries
-                        if e["expires_at"] is None or e["expires_at"] > now]
-
-    def clear(self):
-        with self.lock:
-            self.entries = []
-
-    def list(self):
-        with self.lock:
-            self._expire()
-            return [{k: v for k, v in e.items() if k != "expires_at"} for e in self.entries]
+def mask_query(query):
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    if not any(name in SECRET_FIELDS for name, _ in pairs):
+        return query
+    return urllib.parse.urlencode([(name, "[masked]" if name in SECRET_FIELDS else value)
+                                   for name, value in pairs])
 
 
 class Simulator:
@@ -268,6 +223,9 @@ class Handler(BaseHTTPRequestHandler):
         if url.path.startswith("/__sim/"):
             self._control(method, url, raw)
             return
+        if sim_checkout.serves(method, url.path):
+            sim_checkout.serve(self, method, url, raw)
+            return
         try:
             self._api(method, url, raw)
         except DropConnection:
@@ -281,7 +239,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _api(self, method, url, raw):
         sim = self.sim
-        entry = {"method": method, "path": url.path, "query": url.query,
+        entry = {"method": method, "path": url.path, "query": mask_query(url.query),
                  "connection": self.connection_id,
                  "time": sim.state.now(), "body": None, "endpoint": None, "status": None}
         for route_method, pattern, endpoint in ROUTES:
@@ -382,12 +340,35 @@ class Handler(BaseHTTPRequestHandler):
                 self.sim.notify(result[3], "cancelled",
                                 {"cancellation_id": last["cancellation_id"]})
             return result
+        return self._route_lifecycle(endpoint, path_args, fields)
+
+    def _route_lifecycle(self, endpoint, path_args, fields):
+        """Pre-registered amounts, revoked virtual accounts and cash receipts (sim_lifecycle)."""
+        state = self.sim.state
+        if endpoint == ("POST", "/payments/prepare"):
+            return state.prepare(fields)
+        if endpoint == ("PUT", "/payments/prepare"):
+            return state.update_prepared(fields)
+        if endpoint == ("GET", "/payments/prepare/{merchant_uid}"):
+            return state.get_prepared(path_args["merchant_uid"])
+        if endpoint == ("DELETE", "/vbanks/{imp_uid}"):
+            # No notice: iamport notifies API-made changes only when asked (enable_webhook),
+            # and this call has no such parameter.
+            return state.revoke_vbank(path_args["imp_uid"])
+        if endpoint == ("POST", "/receipts/{imp_uid}"):
+            return state.issue_receipt(path_args["imp_uid"], fields)
+        if endpoint == ("GET", "/receipts/{imp_uid}"):
+            return state.get_receipt(path_args["imp_uid"])
+        if endpoint == ("DELETE", "/receipts/{imp_uid}"):
+            return state.cancel_receipt(path_args["imp_uid"])
         return 404, -1, "요청하신 API 를 찾을 수 없습니다.", None
 
     # --- control endpoints ------------------------------------------------------------------
 
     def _control(self, method, url, raw):
-        sim = self.sim
+        if (method, url.path) == ("GET", "/__sim/console"):
+            sim_console.serve_console(self)
+            return
         try:
             spec = json.loads(raw) if raw.strip() else {}
         except ValueError:
@@ -396,95 +377,12 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(spec, dict):
             self._send_json(400, {"error": "body must be a JSON object"})
             return
-        route = (method, url.path)
         params = dict(urllib.parse.parse_qsl(url.query))
         try:
-            status, payload = self._control_route(route, spec, params)
+            status, payload = sim_control.route(self.sim, (method, url.path), spec, params)
         except (KeyError, ValueError, TypeError) as error:
             status, payload = 400, {"error": f"bad control request: {error}"}
         self._send_json(status, payload)
-
-    def _control_route(self, route, spec, params):
-        sim = self.sim
-        state = sim.state
-        if route == ("POST", "/__sim/reset"):
-            sim.reset()
-            return 200, {"ok": True}
-        if route == ("GET", "/__sim/clock"):
-            return 200, {"now": state.now(), "offset_seconds": state.clock_offset}
-        if route == ("POST", "/__sim/clock"):
-            with state.lock:
-                state.clock_offset = int(spec["offset_seconds"])
-                return 200, {"now": state.now(), "offset_seconds": state.clock_offset}
-        if route == ("POST", "/__sim/tokens/expire"):
-            with state.lock:
-                state.expire_tokens()
-            return 200, {"ok": True}
-        if route == ("POST", "/__sim/deposit"):
-            with state.lock:
-                status, payload = state.deposit(spec["imp_uid"], spec.get("amount"))
-                if status == 200 and spec.get("webhook", True):
-                    sim.notify(payload, "paid")
-            return status, payload
-        if route == ("POST", "/__sim/payments"):
-            if not isinstance(spec["amount"], int) or isinstance(spec["amount"], bool):
-                raise ValueError("amount must be an integer")
-            with state.lock:
-                payment = state.create_checkout_payment(spec)
-                if spec.get("webhook", True) and payment["status"] in ("paid", "ready",
-                                                                       "cancelled"):
-                    sim.notify(payment, payment["status"])
-                return 200, state.public(payment)
-        if route == ("GET", "/__sim/payments"):
-            with state.lock:
-                return 200, {"payments": [state.public(p) for p in state.payments.values()
-                                          if "merchant_uid" not in params
-                                          or p["merchant_uid"] == params["merchant_uid"]]}
-        if route == ("POST", "/__sim/faults"):
-            return 200, sim.faults.add(spec)
-        if route == ("GET", "/__sim/faults"):
-            return 200, {"faults": sim.faults.list()}
-        if route == ("DELETE", "/__sim/faults"):
-            sim.faults.clear()
-            return 200, {"ok": True}
-        if route == ("GET", "/__sim/requests"):
-            with sim.log_lock:
-                found = [r for r in sim.requests
-                         if ("endpoint" not in params or r["endpoint"] == params["endpoint"])
-                         and ("merchant_uid" not in params
-                              or r.get("merchant_uid") == params["merchant_uid"])]
-            return 200, {"requests": found}
-        if route == ("DELETE", "/__sim/requests"):
-            with sim.log_lock:
-                sim.requests = []
-            return 200, {"ok": True}
-        if route == ("POST", "/__sim/webhooks/send"):
-            with state.lock:
-                payment = state.payments.get(spec["imp_uid"])
-                if payment is None:
-                    return 404, {"error": "no such payment"}
-                status = spec.get("status", payment["status"])
-                if status not in sim_state.PAYMENT_STATUSES:
-                    raise ValueError(f"status must be one of {sim_state.PAYMENT_STATUSES}")
-                extra = {}
-                if status == "cancelled" and payment["cancel_history"]:
-                    extra["cancellation_id"] = payment["cancel_history"][-1]["cancellation_id"]
-                snapshot = dict(payment)
-            delay = int(spec.get("delay_ms", 0)) / 1000.0
-            if delay > 0:
-                timer = threading.Timer(delay, sim.notify, (snapshot, status, extra))
-                timer.daemon = True
-                timer.start()
-            else:
-                sim.notify(snapshot, status, extra)
-            return 200, {"imp_uid": snapshot["imp_uid"], "status": status, "delay_ms":
-                         int(delay * 1000)}
-        if route == ("GET", "/__sim/webhooks"):
-            return 200, {"deliveries": sim.webhooks.log(), "pending": sim.webhooks.pending()}
-        if route == ("DELETE", "/__sim/webhooks"):
-            sim.webhooks.clear()
-            return 200, {"ok": True}
-        return 404, {"error": "unknown control endpoint"}
 
 
 class Server(ThreadingHTTPServer):

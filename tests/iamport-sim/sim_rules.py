@@ -127,6 +127,48 @@ RULES = {
     },
 }
 
+RULES.update({
+    ("POST", "/payments/prepare"): {
+        "merchant_uid": body("string", True, 40),
+        "amount": body("number", True),
+        "currency": body("string"),
+    },
+    ("PUT", "/payments/prepare"): {
+        "merchant_uid": body("string", True, 40),
+        "amount": body("number", True),
+        "currency": body("string"),
+    },
+    ("GET", "/payments/prepare/{merchant_uid}"): {
+        "merchant_uid": path(),
+    },
+    ("DELETE", "/vbanks/{imp_uid}"): {
+        "imp_uid": path(),
+        "pg_api_key": query("string"),
+    },
+    ("POST", "/receipts/{imp_uid}"): {
+        "imp_uid": path(),
+        "product_type": body("string", enum=("real", "digital")),
+        "identifier": body("string", True),
+        "identifier_type": body("string", enum=("person", "business", "phone", "taxcard")),
+        "type": body("string", enum=("person", "company")),
+        "company_tel": body("string"),
+        "company_name": body("string"),
+        "corp_reg_no": body("string"),
+        "buyer_name": body("string"),
+        "buyer_email": body("string"),
+        "buyer_tel": body("string"),
+        "tax_free": body("integer"),
+        "vat": body("integer"),  # deprecated in the Swagger file in favour of tax_free
+        "vat_amount": body("number"),
+    },
+    ("GET", "/receipts/{imp_uid}"): {
+        "imp_uid": path(),
+    },
+    ("DELETE", "/receipts/{imp_uid}"): {
+        "imp_uid": path(),
+    },
+})
+
 # Fields the real API accepts beyond the Swagger file (see the module docstring).
 LEGACY_FIELDS = {
     ("POST", "/vbanks"): {"pg": body("string")},

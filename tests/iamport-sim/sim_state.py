@@ -4,10 +4,14 @@ Every method is called with `lock` held by the HTTP layer; methods return
 (http_status, code, message, response) tuples shaped like iamport's envelope.
 """
 
+import json
 import random
 import secrets
 import threading
 import time
+
+from sim_envelope import fail, ok
+from sim_lifecycle import Lifecycle
 
 TOKEN_LIFETIME = 30 * 60      # a token lives 30 minutes
 TOKEN_EXTENSION = 5 * 60      # asked for in its last minute, it is extended by 5 minutes
@@ -31,15 +35,8 @@ BENEPIA_DECLINED_PASSWORD = "wrong"
 BENEPIA_NO_POINTS_USER = "no_points"
 
 
-def ok(response, status=200):
-    return status, 0, "", response
 
-
-def fail(message, code=1, status=200):
-    return status, code, message, None
-
-
-class State:
+class State(Lifecycle):
     def __init__(self, imp_key, imp_secret):
         self.imp_key = imp_key
         self.imp_secret = imp_secret
@@ -53,6 +50,7 @@ class State:
         self.payments = {}         # imp_uid -> payment dict (the API's Payment object)
         self.notice_urls = {}      # imp_uid -> [url]
         self.sequence = 0          # creation order, to sort payments started in one second
+        self.reset_lifecycle()     # pre-registered amounts, cash receipts (sim_lifecycle.py)
 
     # --- clock and tokens -------------------------------------------------------------------
 
@@ -114,14 +112,20 @@ class State:
             "cancel_reason": None, "receipt_url": f"https://sim.iamport.local/receipt/{imp_uid}",
             "cancel_history": [], "cancel_receipt_urls": [], "cash_receipt_issued": False,
             "customer_uid": None, "customer_uid_usage": None,
-            "_sequence": self.sequence,
+            "_sequence": self.sequence, "_tax_free": 0, "_tax_free_cancelled": 0,
         }
         self.payments[imp_uid] = payment
         return payment
 
     @staticmethod
     def public(payment):
-        return {k: v for k, v in payment.items() if not k.startswith("_")}
+        """The Payment as iamport answers it: what the simulator keeps besides (names starting
+        with `_`, in the payment and its cancel_history) is left out."""
+        view = {k: v for k, v in payment.items() if not k.startswith("_")}
+        view["cancel_history"] = [{k: v for k, v in entry.items() if not k.startswith("_")}
+                                  for entry in payment["cancel_history"]]
+        view["cancel_receipt_urls"] = list(payment["cancel_receipt_urls"])
+        return view
 
     def _ever_paid(self, merchant_uid):
         return any(p["merchant_uid"] == merchant_uid and p["paid_at"] > 0
@@ -193,11 +197,18 @@ class State:
             return fail("지원하지 않는 은행코드입니다.")
         if int(fields["vbank_due"]) <= self.now():
             return fail("가상계좌 입금기한이 현재시각 이전입니다.")
+        tax_free = self._integral_amount(fields.get("tax_free") or 0)
+        if not 0 <= tax_free <= amount:
+            return fail("면세금액(tax_free)이 결제금액을 초과하거나 올바르지 않습니다.")
         if self._ever_paid(fields["merchant_uid"]):
             return fail("이미 결제가 완료된 merchant_uid 입니다.")
+        mismatch = self.prepared_mismatch(fields["merchant_uid"], amount)
+        if mismatch is not None:
+            return fail(mismatch)
         payment = self._blank_payment(fields["merchant_uid"], amount, "vbank",
                                       fields.get("pg") or "nice")
         self._copy_order_fields(payment, fields)
+        payment["_tax_free"] = tax_free
         payment.update({
             "vbank_code": fields["vbank_code"], "vbank_name": bank_name,
             "vbank_num": "".join(random.choice("0123456789") for _ in range(14)),
@@ -238,6 +249,11 @@ class State:
             return fail("베네피아 포인트 잔액이 부족합니다.", -1, 500)
         if self._ever_paid(fields["merchant_uid"]):
             return fail("이미 결제가 완료된 merchant_uid 입니다.", -1, 500)
+        # iamport checks a pre-registered amount itself, before it asks the PG: a refusal
+        # like the other API refusals (HTTP 200, code 1), not a Benepia decline.
+        mismatch = self.prepared_mismatch(fields["merchant_uid"], amount)
+        if mismatch is not None:
+            return fail(mismatch)
         payment = self._blank_payment(fields["merchant_uid"], amount, "point", "kcp")
         self._copy_order_fields(payment, fields)
         payment.update({"status": "paid", "paid_at": self.now(), "apply_num": "B" +
@@ -267,6 +283,11 @@ class State:
         amount = requested or balance
         if amount > balance:
             return fail("취소 요청금액이 취소가능잔액을 초과합니다.")
+        # Left out, the tax-free part of a cancel is 0 (the Swagger file's `tax_free`).
+        tax_free = self._integral_amount(fields.get("tax_free") or 0)
+        tax_refusal = self.tax_free_refusal(payment, amount, balance, tax_free)
+        if tax_refusal is not None:
+            return fail(tax_refusal)
         if fields.get("checksum") is not None and self._integral_amount(
                 fields["checksum"]) != balance:
             return fail("요청된 checksum 이 취소가능잔액과 일치하지 않습니다."
@@ -280,10 +301,12 @@ class State:
             "reason": fields.get("reason") or "", "cancellation_id": "c" + secrets.token_hex(6),
             "receipt_url": f"https://sim.iamport.local/cancel-receipt/{payment['imp_uid']}"
                            f"/{len(payment['cancel_history']) + 1}",
+            "_tax_free": tax_free,
         }
         payment["cancel_history"].append(entry)
         payment["cancel_receipt_urls"].append(entry["receipt_url"])
         payment["cancel_amount"] += amount
+        payment["_tax_free_cancelled"] += tax_free
         payment["cancel_reason"] = entry["reason"]
         if payment["cancel_amount"] == payment["amount"]:
             payment["status"] = "cancelled"
@@ -296,6 +319,8 @@ class State:
         payment = self.payments.get(imp_uid)
         if payment is None:
             return 404, {"error": "no such payment"}
+        if payment.get("_revoked_at"):
+            return 409, {"error": "the virtual account was revoked (DELETE /vbanks/{imp_uid})"}
         if payment["pay_method"] != "vbank" or payment["status"] != "ready":
             return 409, {"error": "not a vbank awaiting deposit"}
         if amount is not None and amount != payment["amount"]:
@@ -305,15 +330,36 @@ class State:
         return 200, self.public(payment)
 
     def create_checkout_payment(self, spec):
-        payment = self._blank_payment(spec["merchant_uid"], spec["amount"],
+        """A payment made in the browser checkout (POST /__sim/payments, the test window):
+        (payment, refusal). A pre-registered amount or currency that differs stops it as iamport
+        stops its window before the PG is asked: the payment is `failed`, its fail_reason (and
+        `refusal`) saying why, no money moved. With `ignore_prepare` it goes through anyway."""
+        amount, currency = spec["amount"], spec.get("currency", "KRW")
+        tax_free = spec.get("tax_free", 0)
+        if isinstance(tax_free, bool) or not isinstance(tax_free, int) or not (
+                0 <= tax_free <= amount):
+            raise ValueError("tax_free must be an integer from 0 to amount")
+        status = spec.get("status", "paid")
+        if status not in PAYMENT_STATUSES:
+            raise ValueError(f"status must be one of {PAYMENT_STATUSES}")
+        refusal = None if spec.get("ignore_prepare") else self.prepared_mismatch(
+            spec["merchant_uid"], amount, currency)
+        payment = self._blank_payment(spec["merchant_uid"], amount,
                                       spec.get("pay_method", "card"),
                                       spec.get("pg_provider", "html5_inicis"))
         payment["channel"] = spec.get("channel", "pc")
-        payment["currency"] = spec.get("currency", "KRW")
-        payment["name"] = spec.get("name")
-        status = spec.get("status", "paid")
-        payment["status"] = status
+        payment["currency"] = currency
+        payment["_tax_free"] = tax_free
+        custom_data = spec.get("custom_data")
+        if custom_data is not None and not isinstance(custom_data, str):
+            spec = dict(spec, custom_data=json.dumps(custom_data, ensure_ascii=False))
+        self._copy_order_fields(payment, spec)
+        self.notice_urls[payment["imp_uid"]] = list(spec.get("notice_url") or [])
         now = self.now()
+        if refusal is not None:
+            payment.update({"status": "failed", "failed_at": now, "fail_reason": refusal})
+            return payment, refusal
+        payment["status"] = status
         if status in ("paid", "cancelled"):
             payment["paid_at"] = now
         if status == "cancelled":
@@ -326,11 +372,12 @@ class State:
             code = spec.get("vbank_code", "004")
             payment.update({"vbank_code": code, "vbank_name": BANK_NAMES.get(code, code),
                             "vbank_num": "".join(random.choice("0123456789") for _ in range(14)),
-                            "vbank_holder": "(주)시뮬레이터상점",
+                            "vbank_holder": spec.get("vbank_holder") or "(주)시뮬레이터상점",
                             "vbank_date": spec.get("vbank_due", now + 86400),
                             "vbank_issued_at": now})
+        if payment["pay_method"] == "trans":
+            payment.update({"bank_code": "004", "bank_name": BANK_NAMES["004"]})
         if payment["pay_method"] == "card":
             payment.update({"card_code": "361", "card_name": "BC카드",
                             "card_number": "910020*********5", "apply_num": "30012345"})
-        self.notice_urls[payment["imp_uid"]] = list(spec.get("notice_url") or [])
-        return payment
+        return payment, None

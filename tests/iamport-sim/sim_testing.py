@@ -50,6 +50,19 @@ class Sim:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
 
+    def raw(self, method, path, body=None, headers=None):
+        """(status, headers, bytes) of any answer: pages, scripts, an edge proxy's HTML."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers=dict(headers or {}, **(
+                                             {"Content-Type": "application/json"} if data
+                                             else {})))
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, answer.headers, answer.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read()
+
     def token(self):
         status, answer = self.call("POST", "/users/getToken",
                                    {"imp_key": KEY, "imp_secret": SECRET})
