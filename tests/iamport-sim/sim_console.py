@@ -20,8 +20,12 @@ document.addEventListener("click", function (event) {
       var message = document.getElementById("console-message");
       message.textContent = reply.ok ? "입금되었습니다: " + body.imp_uid : body.error;
       message.setAttribute("data-ok", reply.ok ? "true" : "false");
-      if (reply.ok) setTimeout(function () { location.reload(); }, 300);
-      else button.disabled = false;
+      if (!reply.ok) { button.disabled = false; return; }
+      // The row shows the payment as it now is; the page is not reloaded, so the message stays.
+      var row = document.getElementById("payment-" + body.imp_uid);
+      row.setAttribute("data-status", body.status);
+      row.querySelector("td.status").textContent = body.status;
+      button.parentNode.removeChild(button);
     });
   });
 });
@@ -79,11 +83,11 @@ def render(state):
         receipts = state.receipts_view()
         now = state.now()
     parts = [
-        "<!doctype html><html lang='ko'><head><meta charset='utf-8'>",
+        '<!doctype html><html lang="ko"><head><meta charset="utf-8">',
         "<title>iamport simulator console</title>", f"<style>{STYLE}</style></head><body>",
         f"<h1>iamport simulator</h1><p>시각 {html.escape(when(now))} (KST)"
-        " · <a href='/__sim/console'>새로고침</a></p>",
-        "<p id='console-message' role='status'></p>",
+        ' · <a href="/__sim/console">새로고침</a></p>',
+        '<p id="console-message" role="status"></p>',
         f"<h2>결제 ({len(views)})</h2>",
         table(["started", "imp_uid", "merchant_uid", "pay_method", "amount", "cancelled",
                "tax_free", "status", "virtual account", "fail_reason", ""],
