@@ -71,6 +71,8 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual((status, read["response"]),
                          (200, {"merchant_uid": "p1", "amount": 12000, "currency": "KRW"}))
         self.assertEqual(self.api("GET", "/payments/prepare/none")[0], 404)
+        self.assertEqual(self.sim.call("GET", "/__sim/prepared")[1]["prepared"],
+                         [{"merchant_uid": "p1", "amount": 12000, "currency": "KRW"}])
         status, missing = self.api("PUT", "/payments/prepare",
                                    {"merchant_uid": "none", "amount": 1})
         self.assertEqual((status, missing["code"]), (404, 1))
@@ -133,6 +135,8 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual((revoked["status"], revoked["cancel_amount"], revoked["cancel_history"],
                           revoked["paid_at"]), ("cancelled", 0, [], 0))
         self.assertGreater(revoked["cancelled_at"], 0)
+        self.assertNotIn("revoked_at", revoked)
+        self.assertEqual(self.control_payment(imp_uid)["revoked_at"], revoked["cancelled_at"])
         status, deposit = self.sim.call("POST", "/__sim/deposit", {"imp_uid": imp_uid})
         self.assertEqual(status, 409)
         self.assertIn("revoked", deposit["error"])
@@ -154,6 +158,7 @@ class Lifecycle(unittest.TestCase):
         status, answer = self.api("DELETE", f"/vbanks/{imp_uid}")
         self.assertEqual((status, answer["code"], answer["response"]), (400, 1, None))
         self.assertEqual(self.api("GET", "/payments/" + imp_uid)[1]["response"]["status"], "paid")
+        self.assertEqual(self.control_payment(imp_uid)["revoked_at"], 0)
         _, card = self.sim.call("POST", "/__sim/payments", {"merchant_uid": "c1", "amount": 10,
                                                              "webhook": False})
         self.assertEqual(self.api("DELETE", "/vbanks/" + card["imp_uid"])[0], 400)
