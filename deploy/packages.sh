@@ -1,6 +1,6 @@
 # Debian bookworm packages the project needs, in one place: tests/run, deploy/local/up and the
 # Dockerfile all read this file, so their package lists cannot drift apart.
-# Source it, then call `mg_ensure_packages build` (or `runtime`, `test`).
+# Source it, then call `mg_ensure_packages build` (or `runtime`, `test`, `local`, `demo`, …).
 
 # shellcheck disable=SC2034
 MG_PACKAGES_BUILD="build-essential cmake ninja-build pkg-config git ca-certificates
@@ -8,9 +8,12 @@ MG_PACKAGES_BUILD="build-essential cmake ninja-build pkg-config git ca-certifica
   libpqxx-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libssl-dev"
 MG_PACKAGES_RUNTIME="libpqxx-6.4 libspdlog1.10 libboost-json1.81.0 libboost-url1.81.0
   libprometheus-cpp-core1.0 libssl3 ca-certificates python3 openssl"
+# chromium: the browser tests (tests/browser) drive Debian's build; no browser is downloaded.
 MG_PACKAGES_TEST="libgtest-dev libgmock-dev postgresql-15 postgresql-client-15 python3 openssl
-  nodejs npm yamllint python3-yaml curl procps clang-format"
+  nodejs npm yamllint python3-yaml curl procps clang-format chromium"
 MG_PACKAGES_LOCAL="postgresql-15 postgresql-client-15 python3 openssl curl jq"
+# deploy/local/up --demo: the demo storefront (deploy/local/storefront) runs on Node.js.
+MG_PACKAGES_DEMO="nodejs npm"
 # clang 14 with libFuzzer (libclang-rt) for tests/fuzz.
 MG_PACKAGES_FUZZ="clang libclang-rt-14-dev"
 # pgbench and pg_stat_statements come with postgresql-15 (Debian has no postgresql-contrib-15).
@@ -24,6 +27,7 @@ mg_ensure_packages() {
             runtime) wanted+=" $MG_PACKAGES_RUNTIME" ;;
             test) wanted+=" $MG_PACKAGES_TEST" ;;
             local) wanted+=" $MG_PACKAGES_LOCAL" ;;
+            demo) wanted+=" $MG_PACKAGES_DEMO" ;;
             fuzz) wanted+=" $MG_PACKAGES_FUZZ" ;;
             bench) wanted+=" $MG_PACKAGES_BENCH" ;;
             *) echo "unknown package group: $group" >&2; return 2 ;;
