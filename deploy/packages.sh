@@ -8,9 +8,10 @@ MG_PACKAGES_BUILD="build-essential cmake ninja-build pkg-config git ca-certifica
   libpqxx-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libssl-dev"
 MG_PACKAGES_RUNTIME="libpqxx-6.4 libspdlog1.10 libboost-json1.81.0 libboost-url1.81.0
   libprometheus-cpp-core1.0 libssl3 ca-certificates python3 openssl"
-# chromium: the browser tests (tests/browser) drive Debian's build; no browser is downloaded.
+# chromium: the browser tests (tests/browser) drive Debian's build, no browser is downloaded;
+# fonts-nanum: Korean text in their screenshots.
 MG_PACKAGES_TEST="libgtest-dev libgmock-dev postgresql-15 postgresql-client-15 python3 openssl
-  nodejs npm yamllint python3-yaml curl procps clang-format chromium"
+  nodejs npm yamllint python3-yaml curl procps clang-format chromium fonts-nanum"
 MG_PACKAGES_LOCAL="postgresql-15 postgresql-client-15 python3 openssl curl jq"
 # deploy/local/up --demo: the demo storefront (deploy/local/storefront) runs on Node.js.
 MG_PACKAGES_DEMO="nodejs npm"
