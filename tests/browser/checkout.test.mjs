@@ -57,6 +57,15 @@ scenario(current, "card payment approved: the order is paid, and the page never 
     assert.equal(r.headers.authorization, undefined, `${r.method} ${r.url} carried an Authorization header`);
   }
   for (const r of toGateway) assert.ok(r.headers["x-client-secret"], `${r.method} ${r.url} without X-Client-Secret`);
+
+  // The price is the shop's: an amount sent to its server is not taken.
+  const forged = await fetch(`${stack.storefrontUrl}/api/orders`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ product_id: "beans", amount: 100, name: "x" }),
+  });
+  assert.equal(forged.status, 201);
+  assert.equal((await forged.json()).amount, PRICES.beans);
 });
 
 scenario(current, "card declined: the order stays pending and can be paid again", async (s) => {
