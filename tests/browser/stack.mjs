@@ -139,6 +139,7 @@ export class Stack {
   }
 
   async #start() {
+    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium (tests/run does) or set MG_CHROMIUM`);
     this.#startReaper();
     const binary = gatewayBinary();
     const databaseUrl = await this.#database();
