@@ -12,12 +12,12 @@
     "o.id, o.merchant_uid, o.name, o.amount, o.currency, o.status, o.client_secret, " \
     "o.buyer_name, o.buyer_email, o.buyer_tel, o.buyer_addr, o.buyer_postcode, "      \
     "o.custom_data::text, floor(extract(epoch FROM o.created_at))::bigint, "          \
-    "floor(extract(epoch FROM o.updated_at))::bigint"
+    "floor(extract(epoch FROM o.updated_at))::bigint, o.tax_free, o.registered_amount"
 
 namespace mg::db {
 
 // The number of columns in MG_ORDER_COLUMNS.
-inline constexpr int kOrderColumnCount = 15;
+inline constexpr int kOrderColumnCount = 17;
 
 // The order in the first kOrderColumnCount columns of `row`.
 domain::Order order_from_row(const pqxx::row& row);

@@ -16,8 +16,8 @@ namespace {
 constexpr Statement kInsertOrder{
     "mg_insert_order",
     "INSERT INTO orders AS o (merchant_uid, name, amount, currency, client_secret, buyer_name, "
-    "buyer_email, buyer_tel, buyer_addr, buyer_postcode, custom_data) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) "
+    "buyer_email, buyer_tel, buyer_addr, buyer_postcode, custom_data, tax_free) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12) "
     "ON CONFLICT (merchant_uid) DO NOTHING "
     "RETURNING " MG_ORDER_COLUMNS};
 
@@ -84,8 +84,9 @@ domain::OrderStatus status_from(const pqxx::field& field) {
 
 domain::EventCause cause_from(const pqxx::field& field) {
     const auto text = field.as<std::string>();
-    for (auto cause : {domain::EventCause::api, domain::EventCause::webhook,
-                       domain::EventCause::reconciler, domain::EventCause::sync}) {
+    for (auto cause :
+         {domain::EventCause::api, domain::EventCause::webhook, domain::EventCause::reconciler,
+          domain::EventCause::sync, domain::EventCause::operator_decision}) {
         if (domain::to_string(cause) == text) {
             return cause;
         }
@@ -135,6 +136,8 @@ domain::Order order_from_row(const pqxx::row& row) {
     order.custom_data_json = optional_field<std::string>(row[12]);
     order.created_at = row[13].as<domain::UnixSeconds>();
     order.updated_at = row[14].as<domain::UnixSeconds>();
+    order.tax_free = row[15].as<domain::Amount>();
+    order.registered_amount = optional_field<domain::Amount>(row[16]);
     return order;
 }
 
@@ -161,7 +164,7 @@ domain::Order insert_order(pqxx::work& txn, const domain::NewOrder& order) {
         txn, kInsertOrder, order.merchant_uid, order.name, order.amount, order.currency,
         order.client_secret, nullable(order.buyer.name), nullable(order.buyer.email),
         nullable(order.buyer.tel), nullable(order.buyer.addr), nullable(order.buyer.postcode),
-        nullable(order.custom_data_json));
+        nullable(order.custom_data_json), order.tax_free);
     if (result.empty()) {
         throw Conflict("orders_merchant_uid_key",
                        "an order with merchant_uid '" + order.merchant_uid + "' already exists");

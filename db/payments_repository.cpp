@@ -28,6 +28,7 @@ namespace {
     "coalesce(floor(extract(epoch FROM p.vbank_date))::bigint, 0), "              \
     "coalesce(floor(extract(epoch FROM p.vbank_issued_at))::bigint, 0), "         \
     "p.receipt_url, p.fail_reason, p.cancel_reason, p.unsolicited, "              \
+    "p.tax_free, p.tax_free_cancelled, p.set_aside, "                             \
     "c.ordinal, c.pg_tid, c.amount, "                                             \
     "coalesce(floor(extract(epoch FROM c.cancelled_at))::bigint, 0), "            \
     "c.reason, c.receipt_url, c.cancellation_id "
@@ -38,7 +39,9 @@ namespace {
 
 #define MG_ATTEMPT_COLUMNS                                                                \
     "id, order_id, kind, state, imp_uid, amount, request_id, error_code, error_message, " \
-    "floor(extract(epoch FROM created_at))::bigint, floor(extract(epoch FROM updated_at))::bigint"
+    "floor(extract(epoch FROM created_at))::bigint, floor(extract(epoch FROM "            \
+    "updated_at))::bigint, "                                                              \
+    "tax_free, prior_cancel_amount"
 
 // id and created_at survive an update: they say when the payment was first seen, which is the
 // order list_payments returns.
@@ -47,13 +50,13 @@ constexpr Statement kUpsertPayment{
     "INSERT INTO payments (imp_uid, order_id, merchant_uid, status, pay_method, pg_provider, "
     "pg_tid, channel, currency, amount, cancel_amount, started_at, paid_at, failed_at, "
     "cancelled_at, vbank_code, vbank_name, vbank_num, vbank_holder, vbank_date, vbank_issued_at, "
-    "receipt_url, fail_reason, cancel_reason, raw, unsolicited) "
+    "receipt_url, fail_reason, cancel_reason, raw, unsolicited, tax_free) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
     "to_timestamp(nullif($12::bigint, 0)), to_timestamp(nullif($13::bigint, 0)), "
     "to_timestamp(nullif($14::bigint, 0)), to_timestamp(nullif($15::bigint, 0)), "
     "$16, $17, $18, $19, "
     "to_timestamp(nullif($20::bigint, 0)), to_timestamp(nullif($21::bigint, 0)), "
-    "$22, $23, $24, $25::jsonb, $26) "
+    "$22, $23, $24, $25::jsonb, $26, $27) "
     "ON CONFLICT (imp_uid) DO UPDATE SET "
     "order_id = excluded.order_id, merchant_uid = excluded.merchant_uid, "
     "status = excluded.status, pay_method = excluded.pay_method, "
@@ -102,7 +105,8 @@ constexpr Statement kFindPayment{"mg_find_payment",
 
 constexpr Statement kSetOrderAmount{
     "mg_set_order_amount",
-    "UPDATE orders SET amount = $2, updated_at = now() WHERE id = $1 RETURNING id"};
+    "UPDATE orders SET amount = $2, tax_free = least(tax_free, $2), updated_at = now() "
+    "WHERE id = $1 RETURNING id"};
 
 // DO NOTHING on the partial unique index rather than catching the unique violation: the
 // transaction stays usable (a failed statement would abort it), as with insert_order. A
@@ -156,7 +160,7 @@ constexpr Statement kListAttempts{"mg_list_attempts",
 #undef MG_ATTEMPT_COLUMNS
 
 // Column positions of MG_PAYMENT_SELECT's cancellation part.
-constexpr int kFirstCancellationColumn = 26;
+constexpr int kFirstCancellationColumn = 29;
 
 domain::Payment payment_from(const pqxx::row& row) {
     domain::Payment payment;
@@ -184,6 +188,9 @@ domain::Payment payment_from(const pqxx::row& row) {
     payment.fail_reason = optional_field<std::string>(row[23]);
     payment.cancel_reason = optional_field<std::string>(row[24]);
     payment.unsolicited = row[25].as<bool>();
+    payment.tax_free = row[26].as<domain::Amount>();
+    payment.tax_free_cancelled = row[27].as<domain::Amount>();
+    payment.set_aside = optional_field<std::string>(row[28]);
     return payment;
 }
 
@@ -244,7 +251,8 @@ Enum enum_from(const pqxx::field& field, const Enum (&values)[N], const char* wh
 }
 
 constexpr AttemptKind kAttemptKinds[] = {AttemptKind::benepia, AttemptKind::vbank,
-                                         AttemptKind::vbank_update, AttemptKind::cancel};
+                                         AttemptKind::vbank_update, AttemptKind::vbank_revoke,
+                                         AttemptKind::cancel};
 constexpr AttemptState kAttemptStates[] = {AttemptState::in_flight, AttemptState::succeeded,
                                            AttemptState::failed, AttemptState::unknown,
                                            AttemptState::resolved};
@@ -262,6 +270,8 @@ Attempt attempt_from(const pqxx::row& row) {
     attempt.error_message = optional_field<std::string>(row[8]);
     attempt.created_at = row[9].as<domain::UnixSeconds>();
     attempt.updated_at = row[10].as<domain::UnixSeconds>();
+    attempt.tax_free = optional_field<domain::Amount>(row[11]);
+    attempt.prior_cancel_amount = optional_field<domain::Amount>(row[12]);
     return attempt;
 }
 
@@ -318,6 +328,8 @@ std::string_view to_string(AttemptKind kind) {
             return "vbank";
         case AttemptKind::vbank_update:
             return "vbank_update";
+        case AttemptKind::vbank_revoke:
+            return "vbank_revoke";
         case AttemptKind::cancel:
             return "cancel";
     }
@@ -351,7 +363,7 @@ void upsert_payment(pqxx::work& txn, std::int64_t order_id, const domain::Paymen
                        nullable(p.vbank_name), nullable(p.vbank_num), nullable(p.vbank_holder),
                        p.vbank_date, p.vbank_issued_at, nullable(p.receipt_url),
                        nullable(p.fail_reason), nullable(p.cancel_reason), std::string(raw_json),
-                       p.unsolicited)
+                       p.unsolicited, p.tax_free)
             .at(0)
             .at(0)
             .as<std::int64_t>();
@@ -472,7 +484,7 @@ std::vector<Attempt> list_open_attempts(pqxx::work& txn, std::int64_t order_id) 
     const auto rows = exec_statement(txn, kListOpenAttempts, order_id);
     auto attempts = attempts_from(rows);
     for (std::size_t i = 0; i < attempts.size(); ++i) {
-        attempts[i].age_ms = rows[static_cast<int>(i)][11].as<std::int64_t>();
+        attempts[i].age_ms = rows[static_cast<int>(i)][13].as<std::int64_t>();
     }
     return attempts;
 }

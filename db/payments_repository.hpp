@@ -43,10 +43,11 @@ std::map<std::int64_t, std::vector<domain::Payment>> list_payments_for_orders(
 
 std::optional<domain::Payment> find_payment(pqxx::work& txn, std::string_view imp_uid);
 
-// Sets the order's amount (a vbank amount change) and updated_at.
+// Sets the order's amount (a vbank amount change, an accepted payment) and updated_at; the
+// tax-free part is lowered to the new amount when it was above it.
 void set_order_amount(pqxx::work& txn, std::int64_t order_id, domain::Amount amount);
 
-enum class AttemptKind { benepia, vbank, vbank_update, cancel };
+enum class AttemptKind { benepia, vbank, vbank_update, vbank_revoke, cancel };
 // in_flight: recorded, being sent; succeeded / failed: iamport answered; unknown: sent, answer
 // lost (settled later by re-fetching); resolved: an unknown one settled by re-fetching.
 enum class AttemptState { in_flight, succeeded, failed, unknown, resolved };
@@ -66,6 +67,9 @@ struct Attempt {
     std::optional<std::string> error_message;
     domain::UnixSeconds created_at = 0;
     domain::UnixSeconds updated_at = 0;
+    // cancel: the tax-free part it sends, and the payment's cancel_amount when it was made.
+    std::optional<domain::Amount> tax_free;
+    std::optional<domain::Amount> prior_cancel_amount;
     // How long ago it was recorded, on the database's clock (list_open_attempts only).
     std::int64_t age_ms = 0;
 };

@@ -15,7 +15,8 @@ std::string hash_api_key(std::string_view key) {
 }
 
 bool is_valid_scope(std::string_view scope) {
-    return scope == "read" || scope == "write" || scope == "refund";
+    return scope == "read" || scope == "write" || scope == "refund" || scope == "review" ||
+           scope == "admin";
 }
 
 bool has_api_key_shape(std::string_view key) {

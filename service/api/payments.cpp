@@ -9,6 +9,7 @@
 #include "service/api/order_access.hpp"
 #include "service/api/request_bodies.hpp"
 #include "service/payments/calls.hpp"
+#include "service/payments/lifecycle.hpp"
 
 namespace mg::api {
 
@@ -94,12 +95,77 @@ asio::awaitable<http::Response> complete(Deps& deps, http::RequestContext& ctx,
         caller);
 }
 
-// POST /v1/orders/{merchant_uid}/cancel
+// POST /v1/orders/{merchant_uid}/cancel. A revoke refused because the deposit landed is 409
+// with the order as iamport's records left it (paid).
 asio::awaitable<http::Response> cancel(Deps& deps, http::RequestContext& ctx,
                                        const Caller& caller) {
     auto request = decode_cancel(parse_json_object(ctx.request));
+    std::optional<payments::Failure> refused;
+    try {
+        co_return render(
+            co_await payments::cancel_payment(deps.calls, call_of(ctx, caller), std::move(request)),
+            caller);
+    } catch (const payments::Failure& failure) {
+        if (!failure.order) {
+            throw;
+        }
+        refused = failure;
+    }
+    boost::json::object error;
+    error["code"] = refused->code();
+    error["message"] = refused->what();
+    boost::json::object body;
+    body["error"] = std::move(error);
+    body["order"] = order_json(refused->order->order, refused->order->payments, caller);
+    co_return http::json_response(Status::conflict, body);
+}
+
+// POST /v1/orders/{merchant_uid}/checkout: registers the amount at iamport and answers the
+// parameters of IMP.request_pay (the storefront adds pay_method).
+asio::awaitable<http::Response> checkout(Deps& deps, http::RequestContext& ctx,
+                                         const Caller& caller) {
+    const auto body = parse_json_object(ctx.request, true);
+    FieldReader(body).reject_unknown();
+    const auto view = co_await payments::register_checkout(deps.calls, call_of(ctx, caller));
+    const auto& order = view.order;
+    boost::json::object params;
+    params["merchant_uid"] = order.merchant_uid;
+    params["name"] = order.name;
+    params["amount"] = order.amount;
+    params["currency"] = order.currency;
+    if (order.tax_free > 0) {
+        params["tax_free"] = order.tax_free;
+    }
+    const std::pair<const char*, const std::optional<std::string>*> buyer[] = {
+        {"buyer_name", &order.buyer.name},
+        {"buyer_email", &order.buyer.email},
+        {"buyer_tel", &order.buyer.tel},
+        {"buyer_addr", &order.buyer.addr},
+        {"buyer_postcode", &order.buyer.postcode}};
+    for (const auto& [name, value] : buyer) {
+        if (*value) {
+            params[name] = **value;
+        }
+    }
+    if (!deps.calls.notice_urls.empty()) {
+        params["notice_url"] = deps.calls.notice_urls.front();
+    }
+    // iamport's browser SDK names the channel channelKey; the older form is pg.
+    if (deps.config.iamport_channel_key) {
+        params["channelKey"] = *deps.config.iamport_channel_key;
+    } else if (deps.config.iamport_pg) {
+        params["pg"] = *deps.config.iamport_pg;
+    }
+    co_return http::json_response(Status::ok, params);
+}
+
+// POST /v1/orders/{merchant_uid}/review (scope review): an operator's decision.
+asio::awaitable<http::Response> review(Deps& deps, http::RequestContext& ctx,
+                                       const Caller& caller) {
+    auto decision = decode_review(parse_json_object(ctx.request));
+    decision.actor = caller.key_name;
     co_return render(
-        co_await payments::cancel_payment(deps.calls, call_of(ctx, caller), std::move(request)),
+        co_await payments::decide_review(deps.calls, call_of(ctx, caller), std::move(decision)),
         caller);
 }
 
@@ -132,6 +198,8 @@ void add_payment_routes(Api& api) {
     route(http::Verb::post, "complete", Access{Access::Kind::api_key, "write", true}, complete);
     route(http::Verb::post, "cancel", Access{Access::Kind::api_key, "refund", false}, cancel);
     route(http::Verb::post, "sync", Access{Access::Kind::api_key, "write", false}, sync);
+    route(http::Verb::post, "checkout", Access{Access::Kind::api_key, "write", true}, checkout);
+    route(http::Verb::post, "review", Access{Access::Kind::api_key, "review", false}, review);
 }
 
 }  // namespace mg::api

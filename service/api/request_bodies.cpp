@@ -75,6 +75,7 @@ domain::NewOrder decode_new_order(const boost::json::object& body) {
     order.merchant_uid = merchant_uid ? std::move(*merchant_uid) : new_merchant_uid();
     order.name = fields.required_string("name");
     order.amount = fields.required_integer("amount");
+    order.tax_free = fields.optional_integer("tax_free").value_or(0);
     order.currency = fields.optional_string("currency").value_or("KRW");
     order.buyer.name = fields.optional_string("buyer_name");
     order.buyer.email = fields.optional_string("buyer_email");
@@ -155,9 +156,13 @@ iamport::CancelRequest decode_cancel(const boost::json::object& body) {
     request.refund_bank = fields.optional_string("refund_bank");
     request.refund_account = fields.optional_string("refund_account");
     request.refund_tel = fields.optional_string("refund_tel");
+    request.tax_free = fields.optional_integer("tax_free");
     fields.reject_unknown();
     if (request.amount) {
         check(domain::check_amount("amount", *request.amount));
+    }
+    if (request.tax_free && (*request.tax_free < 0 || *request.tax_free > domain::kMaxAmount)) {
+        throw http::validation_failed("tax_free", "tax_free must be a whole number of won, >= 0");
     }
     check(domain::check_text("reason", *request.reason, 1, kMaxReason));
     if (request.refund_holder) {
@@ -174,6 +179,52 @@ iamport::CancelRequest decode_cancel(const boost::json::object& body) {
         check(domain::check_text("refund_tel", *request.refund_tel, 1, domain::kMaxBuyerTel));
     }
     return request;
+}
+
+payments::Decision decode_review(const boost::json::object& body) {
+    FieldReader fields(body);
+    payments::Decision decision;
+    const auto action = fields.required_string("action");
+    decision.imp_uid = fields.required_string("imp_uid");
+    decision.reason = fields.required_string("reason");
+    decision.amount = fields.optional_integer("amount");
+    decision.refund_holder = fields.optional_string("refund_holder");
+    decision.refund_bank = fields.optional_string("refund_bank");
+    decision.refund_account = fields.optional_string("refund_account");
+    decision.refund_tel = fields.optional_string("refund_tel");
+    fields.reject_unknown();
+    if (action == "refund") {
+        decision.action = payments::Decision::Action::refund;
+        if (decision.amount) {
+            throw http::validation_failed("amount",
+                                          "a refund decision refunds the whole payment: no amount");
+        }
+    } else if (action == "accept") {
+        decision.action = payments::Decision::Action::accept;
+        if (!decision.amount) {
+            throw http::validation_failed(
+                "amount", "accept restates the payment's amount at iamport: amount is required");
+        }
+        check(domain::check_amount("amount", *decision.amount));
+    } else {
+        throw http::validation_failed("action", "action must be refund or accept");
+    }
+    check(domain::check_text("imp_uid", decision.imp_uid, 1, kMaxImpUid));
+    check(domain::check_text("reason", decision.reason, 1, kMaxReason));
+    if (decision.refund_holder) {
+        check(domain::check_text("refund_holder", *decision.refund_holder, 1,
+                                 domain::kMaxVbankHolder));
+    }
+    if (decision.refund_bank) {
+        check(domain::check_bank_code("refund_bank", *decision.refund_bank));
+    }
+    if (decision.refund_account) {
+        check(domain::check_text("refund_account", *decision.refund_account, 1, kMaxRefundAccount));
+    }
+    if (decision.refund_tel) {
+        check(domain::check_text("refund_tel", *decision.refund_tel, 1, domain::kMaxBuyerTel));
+    }
+    return decision;
 }
 
 }  // namespace mg::api

@@ -9,6 +9,7 @@
 #include "service/common/config.hpp"
 #include "service/domain/order.hpp"
 #include "service/iamport/requests.hpp"
+#include "service/payments/lifecycle.hpp"
 
 namespace mg::api {
 
@@ -33,5 +34,9 @@ std::string decode_complete(const boost::json::object& body);
 // POST /v1/orders/{merchant_uid}/cancel: amount (absent: all that remains), reason and the
 // refund account. imp_uid and checksum are the caller's, from the order's payments.
 iamport::CancelRequest decode_cancel(const boost::json::object& body);
+
+// POST /v1/orders/{merchant_uid}/review: refund (no amount) or accept (amount restated). The
+// actor is the caller's.
+payments::Decision decode_review(const boost::json::object& body);
 
 }  // namespace mg::api

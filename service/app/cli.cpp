@@ -20,8 +20,8 @@ namespace {
 constexpr std::string_view kUsage =
     "usage: merchant-gateway [--config FILE] [serve]\n"
     "       merchant-gateway [--config FILE] migrate\n"
-    "       merchant-gateway [--config FILE] api-key create --name NAME [--scope read|write|refund "
-    "...]\n"
+    "       merchant-gateway [--config FILE] api-key create --name NAME\n"
+    "                [--scope read|write|refund|review|admin ...]\n"
     "       merchant-gateway [--config FILE] api-key revoke --name NAME\n"
     "Configuration comes from the environment (see README.md); --config reads the same\n"
     "KEY=VALUE pairs from a file.\n";
@@ -47,7 +47,8 @@ int api_key_create(const Config& config, const std::vector<std::string>& args) {
         } else if (args[i] == "--scope" && i + 1 < args.size()) {
             const auto& scope = args[++i];
             if (!api::is_valid_scope(scope)) {
-                throw UsageError("--scope must be read, write or refund, got '" + scope + "'");
+                throw UsageError("--scope must be read, write, refund, review or admin, got '" +
+                                 scope + "'");
             }
             if (std::find(scopes.begin(), scopes.end(), scope) == scopes.end()) {
                 scopes.push_back(scope);

@@ -24,6 +24,7 @@
 #include "service/iamport/client.hpp"
 #include "service/metrics/metrics.hpp"
 #include "service/payments/reconciler.hpp"
+#include "service/payments/settlement.hpp"
 #include "service/runtime/db_executor.hpp"
 
 namespace mg::app {
@@ -146,6 +147,9 @@ int serve(const Config& config) {
             "webhooks only to the URL set in its console");
     }
 
+    payments::set_duplicate_policy(config.refund_duplicate_payments
+                                       ? payments::DuplicatePolicy::refund
+                                       : payments::DuplicatePolicy::review);
     payments::Reconciler reconciler(asio::make_strand(io), executor, notice_client, config);
     api::Api api(api::ApiDependencies{config, executor, migrations, iamport_client, &notice_client,
                                       &reconciler});

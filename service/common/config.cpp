@@ -297,6 +297,12 @@ Config load_config(const Lookup& lookup, ConfigPurpose purpose) {
         config.webhook_retention_days =
             static_cast<int>(parse_unsigned("WEBHOOK_RETENTION_DAYS", *v, 1, 3650));
     }
+    if (auto policy = non_empty(lookup, "DUPLICATE_PAYMENT_POLICY")) {
+        if (*policy != "review" && *policy != "refund") {
+            throw ConfigError("DUPLICATE_PAYMENT_POLICY", "must be review or refund");
+        }
+        config.refund_duplicate_payments = *policy == "refund";
+    }
     if (auto origins = non_empty(lookup, "CORS_ALLOWED_ORIGINS")) {
         config.cors_allowed_origins = split_list(*origins);
         for (auto& origin : config.cors_allowed_origins) {

@@ -74,6 +74,9 @@ struct Config {
     // Processed deliveries are purged after this many days (failed ones, and those that sent
     // an order to review, stay).
     int webhook_retention_days = 90;
+    // DUPLICATE_PAYMENT_POLICY: a second payment taking money for an order another payment
+    // already settled goes to review, or is refunded in full automatically.
+    bool refund_duplicate_payments = false;
     // Browser callers (a client secret): a token bucket per order, per secret and per source
     // address (the peer, or X-Forwarded-For from WEBHOOK_TRUSTED_PROXIES).
     double browser_rate_per_second = 5;

@@ -46,6 +46,8 @@ std::string_view to_string(EventCause cause) {
             return "reconciler";
         case EventCause::sync:
             return "sync";
+        case EventCause::operator_decision:
+            return "operator";
     }
     return "api";
 }

@@ -41,6 +41,8 @@ struct NewOrder {
     std::string merchant_uid;
     std::string name;
     Amount amount = 0;
+    // The tax-free part of the amount (0 … amount), whole won.
+    Amount tax_free = 0;
     std::string currency = "KRW";
     BuyerInfo buyer;
     // Any JSON value the storefront attached, kept as serialized JSON text (stored as jsonb).
@@ -54,6 +56,7 @@ struct Order {
     std::string merchant_uid;
     std::string name;
     Amount amount = 0;
+    Amount tax_free = 0;
     std::string currency;
     OrderStatus status = OrderStatus::pending;
     std::string client_secret;
@@ -61,10 +64,13 @@ struct Order {
     std::optional<std::string> custom_data_json;
     UnixSeconds created_at = 0;
     UnixSeconds updated_at = 0;
+    // The amount registered at iamport for browser checkouts (payments/prepare), if any.
+    std::optional<Amount> registered_amount;
 };
 
 // Who or what caused a change of status (order_events.cause).
-enum class EventCause { api, webhook, reconciler, sync };
+// operator: a decision on an order in needs_review (POST …/review).
+enum class EventCause { api, webhook, reconciler, sync, operator_decision };
 std::string_view to_string(EventCause cause);
 
 }  // namespace mg::domain

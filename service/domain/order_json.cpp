@@ -27,6 +27,7 @@ void tag_invoke(boost::json::value_from_tag, boost::json::value& out, const Orde
     o["merchant_uid"] = order.merchant_uid;
     o["name"] = order.name;
     o["amount"] = order.amount;
+    o["tax_free"] = order.tax_free;
     o["currency"] = order.currency;
     o["status"] = to_string(order.status);
     o["buyer_name"] = optional_string(order.buyer.name);
@@ -71,6 +72,9 @@ void tag_invoke(boost::json::value_from_tag, boost::json::value& out, const Paym
     o["receipt_url"] = optional_string(payment.receipt_url);
     o["fail_reason"] = optional_string(payment.fail_reason);
     o["unsolicited"] = payment.unsolicited;
+    o["tax_free"] = payment.tax_free;
+    o["tax_free_balance"] = payment.tax_free_balance();
+    o["set_aside"] = optional_string(payment.set_aside);
     boost::json::array history;
     for (const auto& cancellation : payment.cancel_history) {
         history.push_back(boost::json::value_from(cancellation));
@@ -81,10 +85,18 @@ void tag_invoke(boost::json::value_from_tag, boost::json::value& out, const Paym
 
 boost::json::value order_with_payments(const Order& order, const std::vector<Payment>& payments) {
     auto value = boost::json::value_from(order);
-    auto& list = value.as_object()["payments"].emplace_array();
+    auto& object = value.as_object();
+    auto& list = object["payments"].emplace_array();
+    // The tax-free part still held: the paid payment's balance, else the order's own.
+    Amount tax_free_balance = order.tax_free;
     for (const auto& payment : payments) {
         list.push_back(boost::json::value_from(payment));
+        if (!payment.set_aside && !payment.unsolicited &&
+            (payment.status == "paid" || payment.cancel_amount > 0)) {
+            tax_free_balance = payment.tax_free_balance();
+        }
     }
+    object["tax_free_balance"] = tax_free_balance;
     return value;
 }
 

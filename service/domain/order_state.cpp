@@ -122,8 +122,10 @@ PaymentVerdict judge_payment(const Order& order, const Payment& payment, bool ot
         return money ? review(*disagreement) : disregard(*disagreement + "; it moved no money");
     }
     if (other_payment_settled && money) {
-        return review("payment " + payment.imp_uid +
-                      " took money for an order another payment already settled");
+        auto verdict = review("payment " + payment.imp_uid +
+                              " took money for an order another payment already settled");
+        verdict.duplicate = true;
+        return verdict;
     }
 
     if (*target == S::awaiting_deposit) {
@@ -134,9 +136,12 @@ PaymentVerdict judge_payment(const Order& order, const Payment& payment, bool ot
         return {};
     }
     if (!money) {
-        // Cancelled before any money arrived: a vbank closed unpaid.
+        // Cancelled before any money arrived: a vbank closed unpaid — revoked by the shop, or
+        // closed once its due time had passed (the order expired).
         if (order.status == S::awaiting_deposit) {
-            return {{S::cancelled}, std::nullopt, std::nullopt};
+            const bool past_due =
+                payment.vbank_date > 0 && payment.cancelled_at >= payment.vbank_date;
+            return {{past_due ? S::expired : S::cancelled}, std::nullopt, std::nullopt};
         }
         return {};
     }
@@ -162,6 +167,49 @@ PaymentVerdict judge_payment(const Order& order, const Payment& payment, bool ot
         }
     }
     return verdict;
+}
+
+std::optional<OrderStatus> status_of_payment(const Payment& payment) {
+    return target_of(payment);
+}
+
+bool counts_for_order(const Payment& payment) {
+    return !payment.set_aside && !payment.unsolicited;
+}
+
+OrderStatus status_implied_by(const Order& order, const std::vector<Payment>& payments) {
+    int holding = 0;
+    std::optional<OrderStatus> held;
+    bool refunded = false;
+    bool awaiting = false;
+    for (const auto& payment : payments) {
+        if (!counts_for_order(payment) || payment.merchant_uid != order.merchant_uid ||
+            payment.amount != order.amount || payment.currency.value_or("KRW") != order.currency) {
+            continue;
+        }
+        const auto target = target_of(payment);
+        if (!target) {
+            continue;
+        }
+        if (*target == S::awaiting_deposit) {
+            awaiting = true;
+        } else if (*target == S::cancelled) {
+            refunded = refunded || took_money(payment);
+        } else {
+            ++holding;
+            held = *target;
+        }
+    }
+    if (holding > 1) {
+        return S::needs_review;
+    }
+    if (held) {
+        return *held;
+    }
+    if (refunded) {
+        return S::cancelled;
+    }
+    return awaiting ? S::awaiting_deposit : S::pending;
 }
 
 }  // namespace mg::domain

@@ -35,6 +35,9 @@ struct PaymentVerdict {
     // no call of the order's started it or it disagrees with the order (SPEC §5: third-party
     // records move nothing).
     std::optional<std::string> disregarded;
+    // The review is for a second payment that took money for an order another payment already
+    // settled (DUPLICATE_PAYMENT_POLICY may refund it instead).
+    bool duplicate = false;
 };
 
 // `payment` is iamport's current record (fetched from iamport, never a webhook body).
@@ -47,5 +50,20 @@ struct PaymentVerdict {
 bool took_money(const Payment& payment);
 PaymentVerdict judge_payment(const Order& order, const Payment& payment, bool other_payment_settled,
                              bool vouched = true);
+
+// Whether a payment still counts for its order: not set aside (a refunded duplicate, a payment
+// refunded by an operator) and not unsolicited.
+bool counts_for_order(const Payment& payment);
+
+// The status an order in needs_review returns to after an operator's decision, from what its
+// payments that count (counts_for_order, of its merchant_uid, amount and currency) imply: the
+// one that holds money decides (needs_review again when several do); else cancelled when one took
+// money and was refunded in full; else awaiting_deposit when a virtual account awaits a
+// deposit; else pending.
+OrderStatus status_implied_by(const Order& order, const std::vector<Payment>& payments);
+
+// Where iamport's record of a payment puts its order on its own (paid, partially_cancelled,
+// cancelled, awaiting_deposit); nullopt for a payment that moved nothing (failed).
+std::optional<OrderStatus> status_of_payment(const Payment& payment);
 
 }  // namespace mg::domain

@@ -49,11 +49,19 @@ struct Payment {
     // No call of ours started or vouched for it and it moved no money: kept with the order for
     // operators, it changes nothing (SPEC §5).
     bool unsolicited = false;
+    // The payment's tax-free part and how much of it our cancels refunded: iamport's record
+    // reports neither, so they are the gateway's own (kept when the record is rewritten).
+    Amount tax_free = 0;
+    Amount tax_free_cancelled = 0;
+    // Why the payment no longer counts for its order (a refunded duplicate, a payment refunded
+    // by an operator's decision); nullopt while it does.
+    std::optional<std::string> set_aside;
     // iamport's whole record as JSON text, unknown fields included, when the payment comes from
     // iamport (stored as payments.raw); empty when it was read back from our own rows.
     std::string raw_json;
 
     Amount cancellable_balance() const { return amount - cancel_amount; }
+    Amount tax_free_balance() const { return tax_free - tax_free_cancelled; }
 };
 
 }  // namespace mg::domain

@@ -163,6 +163,11 @@ std::optional<ValidationError> validate_new_order(const NewOrder& order) {
         return e;
     if (auto e = check_amount("amount", order.amount))
         return e;
+    if (order.tax_free < 0 || order.tax_free > order.amount) {
+        return ValidationError{"tax_free",
+                               "tax_free must be a whole number of won from 0 to the "
+                               "amount"};
+    }
     if (auto e = check_currency("currency", order.currency))
         return e;
     const auto& b = order.buyer;

@@ -271,7 +271,10 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         co_return result;
     }
 
-    awaitable<Result<Payment>> payment_call(const Call& call) {
+    // A call whose answer is a T (a Payment, a Receipt, ...). An answer we cannot read to a
+    // call that may have changed something is unknown, never a failure.
+    template <class T>
+    awaitable<Result<T>> typed_call(const Call& call) {
         bool idempotent = call.idempotent;
         const auto& endpoint = call.endpoint;
         auto result = co_await perform(call);
@@ -279,15 +282,13 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
             co_return result.error();
         }
         try {
-            co_return json::value_to<Payment>(result.value());
+            co_return json::value_to<T>(result.value());
         } catch (const std::exception& error) {
             // iamport said yes but we cannot read what it did: for a POST/PUT the change may
             // well have happened, so the caller must treat it as unknown and re-fetch.
-            spdlog::error("iamport {} answered a payment we cannot read: {}", endpoint,
-                          error.what());
-            Error unreadable{
-                idempotent ? Outcome::upstream_error : Outcome::unknown_outcome, 200, 0,
-                std::string("unreadable payment in iamport's answer: ") + error.what()};
+            spdlog::error("iamport {} answered what we cannot read: {}", endpoint, error.what());
+            Error unreadable{idempotent ? Outcome::upstream_error : Outcome::unknown_outcome, 200,
+                             0, std::string("unreadable answer from iamport: ") + error.what()};
             unreadable.sent = true;
             co_return unreadable;
         }
@@ -327,7 +328,7 @@ awaitable<Result<Payment>> Client::get_payment(std::string imp_uid) {
     auto impl = impl_;
     Call call{http_verb::get, "GET /payments/{imp_uid}",
               "/payments/" + encode_path_segment(imp_uid), "", true};
-    co_return co_await impl->payment_call(call);
+    co_return co_await impl->typed_call<Payment>(call);
 }
 
 awaitable<Result<Payment>> Client::find_payment(std::string merchant_uid,
@@ -338,7 +339,7 @@ awaitable<Result<Payment>> Client::find_payment(std::string merchant_uid,
         target += "/" + encode_path_segment(*payment_status);
     }
     Call call{http_verb::get, "GET /payments/find/{merchant_uid}", std::move(target), "", true};
-    co_return co_await impl->payment_call(call);
+    co_return co_await impl->typed_call<Payment>(call);
 }
 
 awaitable<Result<std::vector<Payment>>> Client::find_all_payments(std::string merchant_uid) {
@@ -387,28 +388,68 @@ awaitable<Result<std::vector<Payment>>> Client::find_all_payments(std::string me
 awaitable<Result<Payment>> Client::issue_vbank(VbankRequest request) {
     auto impl = impl_;
     Call call{http_verb::post, "POST /vbanks", "/vbanks", json::serialize(to_body(request)), false};
-    co_return co_await impl->payment_call(call);
+    co_return co_await impl->typed_call<Payment>(call);
 }
 
 awaitable<Result<Payment>> Client::update_vbank(std::string imp_uid, VbankUpdate update) {
     auto impl = impl_;
     Call call{http_verb::put, "PUT /vbanks/{imp_uid}", "/vbanks/" + encode_path_segment(imp_uid),
               json::serialize(to_body(update)), false};
-    co_return co_await impl->payment_call(call);
+    co_return co_await impl->typed_call<Payment>(call);
 }
 
 awaitable<Result<Payment>> Client::benepia_payment(BenepiaRequest request) {
     auto impl = impl_;
     Call call{http_verb::post, "POST /benepia/payment", "/benepia/payment",
               json::serialize(to_body(request)), false};
-    co_return co_await impl->payment_call(call);
+    co_return co_await impl->typed_call<Payment>(call);
 }
 
 awaitable<Result<Payment>> Client::cancel_payment(CancelRequest request) {
     auto impl = impl_;
     Call call{http_verb::post, "POST /payments/cancel", "/payments/cancel",
               json::serialize(to_body(request)), false};
-    co_return co_await impl->payment_call(call);
+    co_return co_await impl->typed_call<Payment>(call);
+}
+
+awaitable<Result<Payment>> Client::revoke_vbank(std::string imp_uid) {
+    auto impl = impl_;
+    Call call{http_verb::delete_, "DELETE /vbanks/{imp_uid}",
+              "/vbanks/" + encode_path_segment(imp_uid), "", false};
+    co_return co_await impl->typed_call<Payment>(call);
+}
+
+awaitable<Result<Prepared>> Client::prepare(std::string merchant_uid, Amount amount, bool change) {
+    auto impl = impl_;
+    json::object body;
+    body["merchant_uid"] = merchant_uid;
+    body["amount"] = amount;
+    Call call{change ? http_verb::put : http_verb::post,
+              change ? "PUT /payments/prepare" : "POST /payments/prepare", "/payments/prepare",
+              json::serialize(body), false};
+    co_return co_await impl->typed_call<Prepared>(call);
+}
+
+awaitable<Result<Receipt>> Client::issue_receipt(std::string imp_uid, ReceiptRequest request) {
+    auto impl = impl_;
+    Call call{http_verb::post, "POST /receipts/{imp_uid}",
+              "/receipts/" + encode_path_segment(imp_uid), json::serialize(to_body(request)),
+              false};
+    co_return co_await impl->typed_call<Receipt>(call);
+}
+
+awaitable<Result<Receipt>> Client::cancel_receipt(std::string imp_uid) {
+    auto impl = impl_;
+    Call call{http_verb::delete_, "DELETE /receipts/{imp_uid}",
+              "/receipts/" + encode_path_segment(imp_uid), "", false};
+    co_return co_await impl->typed_call<Receipt>(call);
+}
+
+awaitable<Result<Receipt>> Client::get_receipt(std::string imp_uid) {
+    auto impl = impl_;
+    Call call{http_verb::get, "GET /receipts/{imp_uid}",
+              "/receipts/" + encode_path_segment(imp_uid), "", true};
+    co_return co_await impl->typed_call<Receipt>(call);
 }
 
 }  // namespace mg::iamport

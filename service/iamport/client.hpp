@@ -23,6 +23,7 @@
 
 #include "service/iamport/breaker.hpp"
 #include "service/iamport/models.hpp"
+#include "service/iamport/receipts.hpp"
 #include "service/iamport/requests.hpp"
 #include "service/iamport/result.hpp"
 
@@ -87,6 +88,22 @@ class Client {
     boost::asio::awaitable<Result<Payment>> benepia_payment(BenepiaRequest request);
     // POST /payments/cancel; `checksum` must be the cancellable balance we believe remains.
     boost::asio::awaitable<Result<Payment>> cancel_payment(CancelRequest request);
+
+    // DELETE /vbanks/{imp_uid}: closes a virtual account still awaiting deposit (a later
+    // deposit is refused); iamport answers the payment, now cancelled.
+    boost::asio::awaitable<Result<Payment>> revoke_vbank(std::string imp_uid);
+
+    // POST /payments/prepare, or PUT when `change` (the merchant_uid was registered before):
+    // iamport then stops a payment window of this merchant_uid opened with another amount.
+    boost::asio::awaitable<Result<Prepared>> prepare(std::string merchant_uid, Amount amount,
+                                                     bool change);
+
+    // POST /receipts/{imp_uid}: a cash receipt for a paid payment. DELETE cancels it; GET reads
+    // it (not_found when none was issued).
+    boost::asio::awaitable<Result<Receipt>> issue_receipt(std::string imp_uid,
+                                                          ReceiptRequest request);
+    boost::asio::awaitable<Result<Receipt>> cancel_receipt(std::string imp_uid);
+    boost::asio::awaitable<Result<Receipt>> get_receipt(std::string imp_uid);
 
     BreakerState breaker_state() const;
     // The longest one call may take, retries included (IAMPORT_CALL_TIMEOUT_MS).

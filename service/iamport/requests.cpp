@@ -54,6 +54,9 @@ json::object to_body(const VbankRequest& r) {
     put_channel(body, r.channel);
     put_notice_url(body, r.notice_url);
     put(body, "custom_data", r.custom_data);
+    if (r.tax_free) {
+        body["tax_free"] = *r.tax_free;
+    }
     return body;
 }
 
@@ -95,8 +98,25 @@ json::object to_body(const CancelRequest& r) {
     put(body, "refund_bank", r.refund_bank);
     put(body, "refund_account", r.refund_account);
     put(body, "refund_tel", r.refund_tel);
+    if (r.tax_free) {
+        body["tax_free"] = *r.tax_free;
+    }
     if (r.enable_webhook) {
         body["enable_webhook"] = true;
+    }
+    return body;
+}
+
+json::object to_body(const ReceiptRequest& r) {
+    json::object body;
+    body["identifier"] = r.identifier;
+    put(body, "identifier_type", r.identifier_type);
+    body["type"] = r.type;
+    put(body, "buyer_name", r.buyer_name);
+    put(body, "buyer_email", r.buyer_email);
+    put(body, "buyer_tel", r.buyer_tel);
+    if (r.tax_free) {
+        body["tax_free"] = *r.tax_free;
     }
     return body;
 }

@@ -36,6 +36,7 @@ struct VbankRequest {
     Channel channel;
     std::vector<std::string> notice_url;
     std::optional<std::string> custom_data;  // JSON text; iamport stores it as a string
+    std::optional<Amount> tax_free;          // sent when the order has a tax-free part
 };
 
 struct VbankUpdate {
@@ -65,12 +66,25 @@ struct CancelRequest {
     std::optional<std::string> refund_bank;
     std::optional<std::string> refund_account;
     std::optional<std::string> refund_tel;
+    std::optional<Amount> tax_free;  // the tax-free part of what is cancelled
     bool enable_webhook = false;
+};
+
+// POST /receipts/{imp_uid}: a cash receipt for a paid payment.
+struct ReceiptRequest {
+    std::string identifier;  // a phone or business number: personal data, never logged
+    std::optional<std::string> identifier_type;  // person | business | phone | taxcard
+    std::string type = "person";                 // iamport's: person | company
+    std::optional<std::string> buyer_name;
+    std::optional<std::string> buyer_email;
+    std::optional<std::string> buyer_tel;
+    std::optional<Amount> tax_free;
 };
 
 boost::json::object to_body(const VbankRequest& request);
 boost::json::object to_body(const VbankUpdate& update);
 boost::json::object to_body(const BenepiaRequest& request);
 boost::json::object to_body(const CancelRequest& request);
+boost::json::object to_body(const ReceiptRequest& request);
 
 }  // namespace mg::iamport

@@ -4,12 +4,13 @@
 #include <utility>
 
 #include "db/errors.hpp"
+#include "db/lifecycle_repository.hpp"
 #include "db/orders_repository.hpp"
 #include "db/payments_repository.hpp"
-#include "db/webhook_inbox_repository.hpp"
 #include "service/common/log.hpp"
 #include "service/domain/order_state.hpp"
 #include "service/iamport/client.hpp"
+#include "service/payments/attempts.hpp"
 #include "service/runtime/db_executor.hpp"
 
 namespace mg::payments {
@@ -17,257 +18,29 @@ namespace mg::payments {
 namespace asio = boost::asio;
 using Kind = Failure::Kind;
 
-namespace {
-
-iamport::Buyer buyer_of(const domain::Order& order) {
-    return iamport::Buyer{order.buyer.name, order.buyer.email, order.buyer.tel, order.buyer.addr,
-                          order.buyer.postcode};
-}
-
-std::string status_text(const domain::Order& order) {
-    return std::string(domain::to_string(order.status));
-}
-
-// What step 1 found, for step 2 to use.
-struct Begun {
-    domain::Order order;
-    std::vector<domain::Payment> payments;
-    std::int64_t attempt_id = 0;
-    // A call made earlier under the same Idempotency-Key that may have moved money: nothing is
-    // sent again, the answer is what it did.
-    std::optional<db::Attempt> earlier;
-};
-
-// What the call may do, decided under the row lock (or thrown as its refusal): the attempt's
-// amount and imp_uid, recorded with it.
-struct AttemptPlan {
-    std::optional<domain::Amount> amount;
-    std::optional<std::string> imp_uid;
-};
-using Admission =
-    std::function<AttemptPlan(const domain::Order&, const std::vector<domain::Payment>&)>;
-
-const char* refusal_code(db::AttemptKind kind) {
-    switch (kind) {
-        case db::AttemptKind::vbank_update:
-            return "order_not_updatable";
-        case db::AttemptKind::cancel:
-            return "order_not_cancellable";
-        case db::AttemptKind::benepia:
-        case db::AttemptKind::vbank:
-            break;
-    }
-    return "order_not_payable";
-}
-
-// After kMaxDeclines declined calls within kDeclineWindow the order takes no payment call until
-// the oldest of them leaves the window: a password is not guessed through us.
-void refuse_after_declines(pqxx::work& work, const domain::Order& order) {
-    const auto declines = db::recent_declines(work, order.id, kDeclineWindow, kMaxDeclines);
-    if (declines.count >= kMaxDeclines) {
-        Failure failure(Kind::too_many_attempts, "too_many_attempts",
-                        "iamport declined " + std::to_string(declines.count) +
-                            " payment calls for this order in the last " +
-                            std::to_string(kDeclineWindow.count() / 60) + " minutes; retry later");
-        failure.retry_after = std::max(declines.until_one_expires, std::chrono::seconds(1));
-        throw failure;
-    }
-}
-
-// Step 1.
-asio::awaitable<Begun> begin_attempt(CallDeps& deps, const Call& call, db::AttemptKind kind,
-                                     const Admission& admit) {
-    if (deps.iamport.breaker_state() == iamport::BreakerState::open) {
-        // iamport is down: fail fast, before touching the order or recording an attempt.
-        throw iamport_failure(
-            iamport::Error{iamport::Outcome::breaker_open, 0, 0, "circuit breaker open"});
-    }
-    auto begun = co_await deps.db.transact([&](pqxx::work& work) {
-        auto order = db::find_order_for_update(work, call.merchant_uid);
-        call.authorize(order);
-        if (call.idempotency_token) {
-            if (auto earlier =
-                    db::find_attempt_by_token(work, order->id, *call.idempotency_token)) {
-                if (earlier->state != db::AttemptState::failed) {
-                    auto payments = db::list_payments(work, order->id);
-                    return Begun{std::move(*order), std::move(payments), 0, std::move(earlier)};
-                }
-                // It failed: nothing moved, the call may be made again under the same key.
-                db::release_attempt_token(work, earlier->id);
-            }
+domain::Amount tax_free_of_cancel(const domain::Payment& payment, domain::Amount cancelled,
+                                  std::optional<domain::Amount> asked) {
+    const auto balance = payment.cancellable_balance();
+    // What is left tax-free can't be more than what is left at all.
+    const auto tax_free_left = std::min(payment.tax_free_balance(), balance);
+    if (asked) {
+        if (*asked > tax_free_left || *asked > cancelled) {
+            throw Failure(Failure::Kind::invalid, "tax_free_exceeds_balance",
+                          "tax_free must be at most the tax-free balance (" +
+                              std::to_string(tax_free_left) + ") and at most the amount cancelled",
+                          "tax_free");
         }
-        if (kind == db::AttemptKind::benepia || kind == db::AttemptKind::vbank) {
-            refuse_after_declines(work, *order);
-        }
-        auto payments = db::list_payments(work, order->id);
-        const auto plan = admit(*order, payments);
-        std::int64_t attempt_id = 0;
-        try {
-            attempt_id = db::insert_attempt(work, order->id, kind, plan.amount, plan.imp_uid,
-                                            call.request_id, call.idempotency_token);
-        } catch (const db::Conflict& e) {
-            if (e.constraint() != db::kOneOpenAttemptPerOrder) {
-                throw;
-            }
-            throw conflict(refusal_code(kind),
-                           "another payment call for this order is in flight or of unknown "
-                           "outcome; nothing was sent to iamport");
-        }
-        return Begun{std::move(*order), std::move(payments), attempt_id, std::nullopt};
-    });
-    if (begun.earlier) {
-        log::warn("payment call retried under its Idempotency-Key; answered from the earlier one",
-                  {{"request_id", call.request_id},
-                   {"merchant_uid", call.merchant_uid},
-                   {"attempt", begun.earlier->id},
-                   {"state", db::to_string(begun.earlier->state)}});
-        co_return begun;
+        return *asked;
     }
-    log::info("payment call", {{"request_id", call.request_id},
-                               {"merchant_uid", call.merchant_uid},
-                               {"kind", db::to_string(kind)},
-                               {"attempt", begun.attempt_id}});
-    co_return begun;
+    if (cancelled >= balance) {
+        return tax_free_left;  // a full cancel refunds every tax-free won still held
+    }
+    // The tax-free share of the cancelled amount, rounded down: floor(A × T / B) keeps what stays
+    // tax-free (T − share) within what stays at all (B − A). 128 bits: A × T may pass 2^63.
+    __extension__ using Wide = __int128;
+    const auto share = static_cast<Wide>(cancelled) * tax_free_left / balance;
+    return static_cast<domain::Amount>(share);
 }
-
-// The answer for a retry of a call already made under the same key: the order as it is now,
-// unknown (202) while that call is unsettled.
-Answer answer_from_earlier(const Begun& begun) {
-    const auto state = begun.earlier->state;
-    const bool open = state == db::AttemptState::in_flight || state == db::AttemptState::unknown;
-    return Answer{OrderView{begun.order, begun.payments}, open};
-}
-
-// Run in step 3 before iamport's payment is applied (a vbank amount change).
-using BeforeApply = std::function<void(pqxx::work&, domain::Order&)>;
-
-// What step 3 wrote, and whether it was our write that closed the attempt.
-struct Finished {
-    OrderView view;
-    bool settled_meanwhile = false;
-};
-
-// Step 3's transaction. Re-run as it is when its commit was in doubt: every write in it is
-// idempotent, and an attempt already in the state we meant to write is our own earlier commit.
-Finished finish_in(pqxx::work& work, const Call& call, std::int64_t attempt_id,
-                   const iamport::Result<iamport::Payment>& result,
-                   const BeforeApply& before_apply) {
-    using iamport::Outcome;
-    auto order = db::find_order_for_update(work, call.merchant_uid);
-    if (!order) {
-        throw std::logic_error("order vanished during a payment call");
-    }
-    const auto outcome = result.outcome();
-    db::AttemptState state = db::AttemptState::succeeded;
-    bool closed_now = false;
-    if (outcome == Outcome::success) {
-        if (before_apply) {
-            before_apply(work, *order);
-        }
-        apply_payment(work, *order, iamport::to_domain(result.value()), domain::EventCause::api,
-                      kOwnAnswer);
-        closed_now = db::finish_attempt(work, attempt_id, state, result->imp_uid, std::nullopt,
-                                        std::nullopt);
-    } else {
-        state = outcome == Outcome::unknown_outcome ? db::AttemptState::unknown
-                                                    : db::AttemptState::failed;
-        closed_now =
-            db::finish_attempt(work, attempt_id, state, std::nullopt,
-                               std::string(iamport::to_string(outcome)), result.error().message);
-        if (closed_now && state == db::AttemptState::unknown) {
-            db::lookup_soon(work, order->id);
-        }
-    }
-    bool settled_meanwhile = false;
-    if (!closed_now) {
-        const auto attempts = db::list_attempts(work, order->id);
-        const auto own = std::find_if(attempts.begin(), attempts.end(),
-                                      [&](const db::Attempt& a) { return a.id == attempt_id; });
-        settled_meanwhile = own == attempts.end() || own->state != state;
-    }
-    return Finished{load_view(work, std::move(*order)), settled_meanwhile};
-}
-
-// Step 3. Answers the order (unknown when iamport's answer proved nothing); throws the Failure
-// of a refused call after recording it.
-asio::awaitable<Answer> finish_attempt(CallDeps& deps, const Call& call, const Begun& begun,
-                                       const iamport::Result<iamport::Payment>& result,
-                                       const BeforeApply& before_apply = {}) {
-    using iamport::Outcome;
-    const auto outcome = result.outcome();
-    auto finish = [&](pqxx::work& work) {
-        return finish_in(work, call, begun.attempt_id, result, before_apply);
-    };
-    std::optional<Finished> finished;
-    try {
-        finished = co_await deps.db.transact(finish);
-    } catch (const db::UnknownOutcome& e) {
-        // The commit may or may not have landed: read back by doing it again (idempotent).
-        log::warn(
-            "payment call's commit in doubt; finishing again",
-            {{"request_id", call.request_id}, {"attempt", begun.attempt_id}, {"error", e.what()}});
-    }
-    if (!finished) {
-        finished = co_await deps.db.transact(finish);
-    }
-    const auto& view = finished->view;
-    log::info("payment call finished",
-              {{"request_id", call.request_id},
-               {"merchant_uid", call.merchant_uid},
-               {"attempt", begun.attempt_id},
-               {"outcome", iamport::to_string(outcome)},
-               {"settled_meanwhile", finished->settled_meanwhile},
-               {"status", domain::to_string(view.order.status)},
-               {"iamport_message",
-                result ? std::string_view() : std::string_view(result.error().message)}});
-    if (finished->settled_meanwhile) {
-        // The reconciler (or a sync) settled the attempt from iamport's records while this call
-        // was still running: its settlement stands, and the order as it is now is the answer.
-        co_return Answer{view, false};
-    }
-    if (outcome == Outcome::success) {
-        co_return Answer{view, false};
-    }
-    if (outcome == Outcome::unknown_outcome) {
-        log::warn("payment call outcome unknown; left for settlement",
-                  {{"request_id", call.request_id},
-                   {"merchant_uid", call.merchant_uid},
-                   {"attempt", begun.attempt_id}});
-        co_return Answer{view, true};
-    }
-    throw iamport_failure(result.error());
-}
-
-// Records a refused call, then takes iamport's current word on the order: a refusal often means
-// iamport's record moved on (a deposit, a refund in its console).
-asio::awaitable<void> finish_refused_and_sync(CallDeps& deps, const Call& call, const Begun& begun,
-                                              const iamport::Result<iamport::Payment>& result) {
-    try {
-        co_await finish_attempt(deps, call, begun, result);
-    } catch (const Failure&) {
-    }
-    co_await sync_order(deps.db, deps.iamport, call.merchant_uid, domain::EventCause::api);
-}
-
-AttemptPlan require_payable(const domain::Order& order, const std::vector<domain::Payment>&) {
-    if (!domain::is_payable(order.status)) {
-        throw conflict("order_not_payable",
-                       "the order is " + status_text(order) + "; only a pending order can be paid");
-    }
-    return AttemptPlan{order.amount, std::nullopt};
-}
-
-// The order's virtual account still awaiting deposit.
-const domain::Payment* open_vbank(const std::vector<domain::Payment>& payments) {
-    for (auto it = payments.rbegin(); it != payments.rend(); ++it) {
-        if (it->status == "ready") {
-            return &*it;
-        }
-    }
-    return nullptr;
-}
-
-}  // namespace
 
 asio::awaitable<Answer> pay_benepia(CallDeps& deps, const Call& call,
                                     iamport::BenepiaRequest request) {
@@ -296,6 +69,9 @@ asio::awaitable<Answer> issue_vbank(CallDeps& deps, const Call& call,
     request.name = begun.order.name;
     request.buyer = buyer_of(begun.order);
     request.notice_url = deps.notice_urls;
+    if (begun.order.tax_free > 0) {
+        request.tax_free = begun.order.tax_free;
+    }
     const auto result = co_await deps.iamport.issue_vbank(std::move(request));
     co_return co_await finish_attempt(deps, call, begun, result);
 }
@@ -312,8 +88,14 @@ asio::awaitable<Answer> update_vbank(CallDeps& deps, const Call& call,
                                "the order is " + status_text(order) +
                                    "; only a virtual account awaiting deposit can change");
             }
+            if (update.amount && *update.amount < order.tax_free) {
+                throw Failure(Kind::invalid, "validation_failed",
+                              "amount must be at least the order's tax_free (" +
+                                  std::to_string(order.tax_free) + ")",
+                              "amount");
+            }
             imp_uid = vbank->imp_uid;
-            return AttemptPlan{update.amount, vbank->imp_uid};
+            return AttemptPlan{update.amount, vbank->imp_uid, std::nullopt, std::nullopt};
         });
     if (begun.earlier) {
         co_return answer_from_earlier(begun);
@@ -377,19 +159,38 @@ asio::awaitable<Answer> complete_checkout(CallDeps& deps, const Call& call, std:
 
 asio::awaitable<Answer> cancel_payment(CallDeps& deps, const Call& call,
                                        iamport::CancelRequest request) {
+    const auto status = co_await deps.db.transact([&](pqxx::work& work) {
+        auto order = db::find_order(work, call.merchant_uid);
+        call.authorize(order);
+        return order->status;
+    });
+    if (status == domain::OrderStatus::awaiting_deposit) {
+        // Nothing was paid yet: cancelling closes the virtual account at iamport.
+        if (request.amount || request.tax_free) {
+            throw Failure(Kind::invalid, "validation_failed",
+                          "the order awaits its deposit: nothing was paid that could be partly "
+                          "refunded; a cancel without amount revokes its virtual account",
+                          request.amount ? "amount" : "tax_free");
+        }
+        co_return co_await revoke_vbank(deps, call);
+    }
     const auto amount = request.amount;
+    const auto asked_tax_free = request.tax_free;
     const auto begun = co_await begin_attempt(
         deps, call, db::AttemptKind::cancel,
         [&](const domain::Order& order, const std::vector<domain::Payment>& payments) {
             const domain::Payment* paid = nullptr;
             for (const auto& payment : payments) {
-                if (payment.status == "paid" && payment.cancellable_balance() > 0) {
+                if (payment.status == "paid" && payment.cancellable_balance() > 0 &&
+                    domain::counts_for_order(payment)) {
                     paid = &payment;
                 }
             }
             if (!domain::is_cancellable(order.status) || paid == nullptr) {
-                throw conflict("order_not_cancellable", "the order is " + status_text(order) +
-                                                            "; only a paid order can be cancelled");
+                throw conflict("order_not_cancellable",
+                               "the order is " + status_text(order) +
+                                   "; only a paid order (or one awaiting its deposit) can be "
+                                   "cancelled");
             }
             const auto balance = paid->cancellable_balance();
             if (amount && *amount > balance) {
@@ -411,16 +212,22 @@ asio::awaitable<Answer> cancel_payment(CallDeps& deps, const Call& call,
                     }
                 }
             }
+            const auto cancelled = amount.value_or(balance);
+            const auto tax_free = tax_free_of_cancel(*paid, cancelled, asked_tax_free);
             request.imp_uid = paid->imp_uid;
             request.checksum = balance;
-            request.amount = amount.value_or(balance);
-            return AttemptPlan{request.amount, paid->imp_uid};
+            request.amount = cancelled;
+            if (tax_free > 0 || asked_tax_free) {
+                request.tax_free = tax_free;
+            }
+            return AttemptPlan{cancelled, paid->imp_uid, tax_free, paid->cancel_amount};
         });
     if (begun.earlier) {
         co_return answer_from_earlier(begun);
     }
     const auto checksum = request.checksum;
     const auto imp_uid = *request.imp_uid;
+    const auto tax_free = request.tax_free.value_or(0);
     const auto result = co_await deps.iamport.cancel_payment(std::move(request));
     if (!result && result.outcome() == iamport::Outcome::declined) {
         // Refused: most often the balance changed behind our back (a refund made in iamport's
@@ -442,7 +249,10 @@ asio::awaitable<Answer> cancel_payment(CallDeps& deps, const Call& call,
         }
         throw iamport_failure(result.error());
     }
-    co_return co_await finish_attempt(deps, call, begun, result);
+    co_return co_await finish_attempt(deps, call, begun, result, {},
+                                      [&](pqxx::work& work, domain::Order&) {
+                                          db::add_tax_free_cancelled(work, imp_uid, tax_free);
+                                      });
 }
 
 asio::awaitable<Answer> sync(CallDeps& deps, const Call& call) {

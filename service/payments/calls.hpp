@@ -56,6 +56,8 @@ struct Call {
     std::string request_id;
     std::function<void(const std::optional<domain::Order>&)> authorize;
     std::optional<std::string> idempotency_token;
+    // What the order's events name as the cause of what the call changes.
+    domain::EventCause cause = domain::EventCause::api;
 };
 
 // The order after the call. `unknown`: iamport's answer proved nothing; the attempt is left
@@ -87,6 +89,19 @@ boost::asio::awaitable<Answer> complete_checkout(CallDeps& deps, const Call& cal
 // of the order's paid payment, with the balance we hold as iamport's checksum.
 boost::asio::awaitable<Answer> cancel_payment(CallDeps& deps, const Call& call,
                                               iamport::CancelRequest request);
+
+// The tax-free part a cancel of `cancelled` won of `payment` sends: `asked` when given (refused
+// beyond the payment's tax-free balance or the amount cancelled); else, for a full cancel, the
+// whole tax-free balance, and for a partial one its share of the amount, rounded down
+// (floor(cancelled × tax-free balance / balance)).
+domain::Amount tax_free_of_cancel(const domain::Payment& payment, domain::Amount cancelled,
+                                  std::optional<domain::Amount> asked);
+
+// An order awaiting its deposit, cancelled: DELETE /vbanks/{imp_uid} closes its account and the
+// order is cancelled (expired, when the reconciler closes an account past its due time). When
+// iamport refuses because the deposit has landed, the order follows iamport (paid) and the
+// Failure (conflict, deposit_arrived) carries the order.
+boost::asio::awaitable<Answer> revoke_vbank(CallDeps& deps, const Call& call);
 
 // POST /v1/orders/{merchant_uid}/sync: the order re-read from iamport's records.
 boost::asio::awaitable<Answer> sync(CallDeps& deps, const Call& call);

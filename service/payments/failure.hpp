@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -11,6 +12,8 @@
 #include "service/iamport/result.hpp"
 
 namespace mg::payments {
+
+struct OrderView;
 
 class Failure : public std::runtime_error {
   public:
@@ -39,6 +42,9 @@ class Failure : public std::runtime_error {
     // The request field at fault, when there is one.
     const std::string& field() const noexcept { return field_; }
     std::optional<std::chrono::seconds> retry_after;
+    // The order as iamport's records left it, when the refusal comes with it (a revoke refused
+    // because the deposit landed: the order is paid now).
+    std::shared_ptr<const OrderView> order;
 
   private:
     Kind kind_;

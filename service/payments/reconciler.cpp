@@ -6,12 +6,14 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "db/idempotency_repository.hpp"
+#include "db/lifecycle_repository.hpp"
 #include "db/orders_repository.hpp"
 #include "db/payments_repository.hpp"
 #include "db/webhook_inbox_repository.hpp"
 #include "service/common/log.hpp"
 #include "service/iamport/client.hpp"
 #include "service/metrics/metrics.hpp"
+#include "service/payments/lifecycle.hpp"
 #include "service/payments/settlement.hpp"
 #include "service/runtime/db_executor.hpp"
 
@@ -177,7 +179,12 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
                 break;
             }
             try {
-                co_await sync_order(db, iamport, uid, domain::EventCause::reconciler);
+                const auto view =
+                    co_await sync_order(db, iamport, uid, domain::EventCause::reconciler);
+                if (view && view->order.status == domain::OrderStatus::awaiting_deposit &&
+                    past_due_vbank(view->payments)) {
+                    co_await close_past_due_account(uid);
+                }
                 co_await db.transact([&](pqxx::work& work) {
                     if (auto order = db::find_order_for_update(work, uid)) {
                         expire_if_due(work, *order, domain::EventCause::reconciler);
@@ -186,6 +193,43 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
                 });
             } catch (const std::exception& e) {
                 log::warn("reconciling an order failed; will retry",
+                          {{"merchant_uid", uid}, {"error", e.what()}});
+            }
+        }
+    }
+
+    // An order whose virtual account passed its due time: the account is closed at iamport
+    // (DELETE /vbanks), so that no deposit lands after the order expired, and the order expires
+    // with it. A deposit that landed first makes it paid instead. Should iamport refuse to close
+    // it for another reason (a PG without the feature), the order still expires below; should
+    // iamport not answer, it stays awaiting its deposit until the next pass.
+    asio::awaitable<void> close_past_due_account(const std::string& uid) {
+        CallDeps deps{db, iamport, {}};
+        Call call{uid, "reconciler-expiry", [](const std::optional<domain::Order>&) {},
+                  std::nullopt, domain::EventCause::reconciler};
+        try {
+            co_await revoke_vbank(deps, call);
+        } catch (const Failure& failure) {
+            if (failure.kind() != Failure::Kind::conflict) {
+                throw;
+            }
+            log::warn("closing a past-due virtual account was refused",
+                      {{"merchant_uid", uid}, {"code", failure.code()}, {"error", failure.what()}});
+        }
+    }
+
+    // Duplicates set aside for a refund (DUPLICATE_PAYMENT_POLICY=refund), refunded.
+    asio::awaitable<void> duplicates_pass() {
+        auto uids = co_await db.transact([&](pqxx::work& work) {
+            auto found = db::orders_with_duplicates_to_refund(work, kOrdersPerClaim);
+            return found;
+        });
+        CallDeps deps{db, iamport, {}};
+        for (const auto& uid : uids) {
+            try {
+                co_await refund_duplicates(deps, uid);
+            } catch (const std::exception& e) {
+                log::warn("refunding a duplicate payment failed; will retry",
                           {{"merchant_uid", uid}, {"error", e.what()}});
             }
         }
@@ -220,6 +264,8 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
             try {
                 co_await inbox_pass();
                 metrics::count_reconciler_pass(kind, true);
+                kind = "duplicates";
+                co_await duplicates_pass();
                 if (std::chrono::steady_clock::now() >= next_orders_pass) {
                     next_orders_pass = std::chrono::steady_clock::now() + config.reconcile_interval;
                     kind = "orders";

@@ -1,12 +1,15 @@
 #include "service/payments/settlement.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <map>
 
+#include "db/lifecycle_repository.hpp"
 #include "db/orders_repository.hpp"
 #include "db/payments_repository.hpp"
+#include "db/webhook_inbox_repository.hpp"
 #include "service/common/log.hpp"
 #include "service/domain/order_state.hpp"
 #include "service/iamport/client.hpp"
@@ -19,6 +22,8 @@ namespace asio = boost::asio;
 using domain::OrderStatus;
 
 namespace {
+
+std::atomic<DuplicatePolicy> g_duplicate_policy{DuplicatePolicy::review};
 
 // Where a payment's status stands in iamport's life of a payment: ready → paid → cancelled, or
 // ready → failed. A record is behind another of the same payment when it is lower here or has
@@ -92,6 +97,14 @@ void follow_amount_change(pqxx::work& txn, domain::Order& order, const domain::P
 
 }  // namespace
 
+void set_duplicate_policy(DuplicatePolicy policy) {
+    g_duplicate_policy = policy;
+}
+
+DuplicatePolicy duplicate_policy() {
+    return g_duplicate_policy;
+}
+
 Applied apply_payment(pqxx::work& txn, domain::Order& order, const domain::Payment& record,
                       domain::EventCause cause, const Freshness& freshness) {
     const auto known = db::list_payments(txn, order.id);
@@ -114,10 +127,20 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const domain::Payme
                        {"stored_status", stored.status}});
             return stale;
         }
-        if (stored.imp_uid != record.imp_uid &&
-            (stored.paid_at > 0 || stored.cancel_amount > 0 || stored.status == "paid")) {
+        if (stored.imp_uid != record.imp_uid && domain::counts_for_order(stored) &&
+            domain::took_money(stored)) {
             other_settled = true;
         }
+    }
+    if (ours && stored_row != nullptr && stored_row->set_aside) {
+        // Out of the order's reckoning (a refunded duplicate, an operator's refund): kept up to
+        // date, judged no more.
+        auto stored = record;
+        stored.unsolicited = stored_row->unsolicited;
+        db::upsert_payment(txn, order.id, stored, record.raw_json);
+        Applied applied;
+        applied.seen = seen;
+        return applied;
     }
     if (ours) {
         follow_amount_change(txn, order, record);
@@ -142,10 +165,37 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const domain::Payme
         return ask;
     }
     if (ours) {
-        // Another order's payment is never filed under this one.
+        // Another order's payment is never filed under this one. Its tax-free part is the
+        // order's when first stored (iamport's record has none).
         auto stored = record;
         stored.unsolicited = !vouched && !domain::took_money(record);
+        stored.tax_free = std::min(order.tax_free, record.amount);
         db::upsert_payment(txn, order.id, stored, record.raw_json);
+    }
+    if (verdict.duplicate && ours && duplicate_policy() == DuplicatePolicy::refund &&
+        record.pay_method != "vbank") {
+        // DUPLICATE_PAYMENT_POLICY=refund: the second charge is set aside and refunded in full
+        // (refund_duplicates, right after this transaction and by the reconciler); the order
+        // stays as the first payment left it. A virtual account's deposit is not refunded
+        // automatically: iamport needs the buyer's bank account for it, so it goes to review.
+        db::set_payment_aside(txn, record.imp_uid, "duplicate");
+        boost::json::object why;
+        why["duplicate_payment"] = record.imp_uid;
+        why["amount"] = record.amount;
+        why["policy"] = "refund";
+        db::append_order_event(txn, db::OrderEvent{order.id, order.status, order.status, cause,
+                                                   record.imp_uid, boost::json::serialize(why)});
+        db::lookup_soon(txn, order.id);
+        metrics::count_review(domain::to_string(cause));
+        log::warn("a duplicate payment will be refunded (DUPLICATE_PAYMENT_POLICY=refund)",
+                  {{"merchant_uid", order.merchant_uid},
+                   {"imp_uid", record.imp_uid},
+                   {"amount", record.amount},
+                   {"cause", domain::to_string(cause)}});
+        Applied applied;
+        applied.duplicate_to_refund = true;
+        applied.seen = seen;
+        return applied;
     }
     if (verdict.disregarded) {
         if (!vouched) {
@@ -238,23 +288,28 @@ OrderView load_view(pqxx::work& txn, domain::Order order) {
     return OrderView{std::move(order), std::move(payments)};
 }
 
-bool expire_if_due(pqxx::work& txn, domain::Order& order, domain::EventCause cause) {
-    if (order.status != OrderStatus::awaiting_deposit) {
-        return false;
-    }
+std::optional<std::string> past_due_vbank(const std::vector<domain::Payment>& payments) {
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
     std::optional<std::string> last_vbank;
-    for (const auto& payment : db::list_payments(txn, order.id)) {
-        if (payment.status != "ready" || payment.unsolicited) {
+    for (const auto& payment : payments) {
+        if (payment.status != "ready" || !domain::counts_for_order(payment)) {
             continue;  // an account we did not open neither holds nor expires the order
         }
         if (payment.vbank_date <= 0 || payment.vbank_date > now) {
-            return false;  // an account still open
+            return std::nullopt;  // an account still open
         }
         last_vbank = payment.imp_uid;
     }
+    return last_vbank;
+}
+
+bool expire_if_due(pqxx::work& txn, domain::Order& order, domain::EventCause cause) {
+    if (order.status != OrderStatus::awaiting_deposit) {
+        return false;
+    }
+    const auto last_vbank = past_due_vbank(db::list_payments(txn, order.id));
     if (!last_vbank) {
         return false;
     }
@@ -312,6 +367,22 @@ bool amount_change_shows(const db::Attempt& attempt,
         }
     }
     return false;
+}
+
+// A cancel of unknown outcome that iamport's record shows landed (the payment has at least its
+// amount more cancelled than when it was made): its tax-free part counts as refunded.
+void count_tax_free_if_landed(pqxx::work& txn, const db::Attempt& attempt,
+                              const std::vector<const domain::Payment*>& payments) {
+    if (attempt.kind != db::AttemptKind::cancel || !attempt.tax_free || *attempt.tax_free <= 0 ||
+        !attempt.prior_cancel_amount || !attempt.amount || !attempt.imp_uid) {
+        return;
+    }
+    for (const auto* payment : payments) {
+        if (payment->imp_uid == *attempt.imp_uid &&
+            payment->cancel_amount >= *attempt.prior_cancel_amount + *attempt.amount) {
+            db::add_tax_free_cancelled(txn, *attempt.imp_uid, *attempt.tax_free);
+        }
+    }
 }
 
 }  // namespace
@@ -408,11 +479,13 @@ asio::awaitable<std::optional<OrderView>> sync_order(runtime::DbExecutor& db,
                 continue;
             }
             if (attempt.kind == db::AttemptKind::vbank_update ||
+                attempt.kind == db::AttemptKind::vbank_revoke ||
                 attempt.kind == db::AttemptKind::cancel) {
                 // A change to a payment we know: iamport's current record of it has just been
                 // applied, whatever the call did. (A cancel landing later is a plain step
                 // forward: more cancelled.)
                 settled_by = attempt.imp_uid;
+                count_tax_free_if_landed(work, attempt, ordered);
             } else if (const auto* own = own_payment(attempt, ordered)) {
                 settled_by = own->imp_uid;
                 if (own->status == "failed") {

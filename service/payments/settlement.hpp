@@ -42,7 +42,15 @@ struct Applied {
     // freshness's `seen`.
     bool needs_fresh_record = false;
     std::string seen;  // what the order and its payments held under this lock
+    // The record is a duplicate charge set aside to be refunded (DUPLICATE_PAYMENT_POLICY).
+    bool duplicate_to_refund = false;
 };
+
+// DUPLICATE_PAYMENT_POLICY: a second payment taking money for an order another payment already
+// settled goes to review (the default), or is set aside and refunded in full. Set once at start.
+enum class DuplicatePolicy { review, refund };
+void set_duplicate_policy(DuplicatePolicy policy);
+DuplicatePolicy duplicate_policy();
 
 // How much a record can be trusted to be current. A call's own answer is: it is what our change
 // did. A record fetched from iamport is fresh only when it was fetched after a lock under which
@@ -84,6 +92,10 @@ boost::asio::awaitable<std::optional<FreshApplied>> apply_fresh(
     bool vouched = false);
 
 OrderView load_view(pqxx::work& txn, domain::Order order);
+
+// The imp_uid of the last of the order's virtual accounts when every one still awaiting a deposit
+// is past its due time (and there is one); nullopt otherwise.
+std::optional<std::string> past_due_vbank(const std::vector<domain::Payment>& payments);
 
 // With `order` locked: an order awaiting deposit whose virtual accounts are all past their due
 // time becomes expired. Call it right after re-fetching the order's payments from iamport, so

@@ -7,6 +7,9 @@ An order's expected status comes from the simulator alone, never from the gatewa
   (DUPLICATE_PAYMENT_POLICY=review, the default; a tampered checkout);
 - one → paid, partially_cancelled (0 < cancel_amount < amount) or cancelled;
 - none, but a `ready` virtual account → awaiting_deposit, or expired once its due time passed;
+- none, but a virtual account closed unpaid (revoked, DELETE /vbanks) → expired when it was closed
+  at or after its due time (the reconciler closes the accounts of the orders it expires), else
+  cancelled (the shop cancelled the order);
 - nothing → pending (declined, failed, never paid).
 The order's amount is the one the storefront created it with, or, for a virtual account whose
 amount the storefront changed (PATCH), the amount iamport holds for it when that is the new one.
@@ -43,6 +46,12 @@ def expected_status(plan, payments, now):
         if all(0 < p["vbank_date"] <= now for p in ready):
             return "expired", amount
         return "awaiting_deposit", amount
+    closed = [p for p in payments if p["status"] == "cancelled" and p["pay_method"] == "vbank"]
+    if closed:
+        last = closed[-1]
+        if 0 < last["vbank_date"] <= last["cancelled_at"]:
+            return "expired", amount
+        return "cancelled", amount
     return "pending", amount
 
 

@@ -40,6 +40,15 @@ class ExpectedStatus(unittest.TestCase):
         vbank["vbank_date"] = NOW - 1
         self.assertEqual(self.status(plan(), [vbank]), "expired")
 
+    def test_a_virtual_account_closed_unpaid(self):
+        # Closed by the reconciler once its due time passed: the order expired.
+        closed = payment(status="cancelled", pay_method="vbank", paid_at=0, vbank_date=NOW - 60)
+        closed["cancelled_at"] = NOW - 10
+        self.assertEqual(self.status(plan(), [closed]), "expired")
+        # Closed before its due time: the shop cancelled the order.
+        closed["vbank_date"] = NOW + 3600
+        self.assertEqual(self.status(plan(), [closed]), "cancelled")
+
     def test_review_for_another_amount_or_a_second_payment(self):
         self.assertEqual(self.status(plan(), [payment(amount=9_000)]), "needs_review")
         self.assertEqual(self.status(plan(), [payment(), payment("imps_2")]), "needs_review")

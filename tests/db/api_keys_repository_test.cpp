@@ -72,7 +72,7 @@ TEST_F(ApiKeysRepository, RevokeHidesKeyAndFreesName) {
 }
 
 TEST_F(ApiKeysRepository, UnknownScopeIsRefused) {
-    EXPECT_THROW(insert("bad", hash_of('a'), {"admin"}), pqxx::check_violation);
+    EXPECT_THROW(insert("bad", hash_of('a'), {"superuser"}), pqxx::check_violation);
     EXPECT_THROW(insert("bad", hash_of('a'), {"read,write"}), std::invalid_argument);
 }
 

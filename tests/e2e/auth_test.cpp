@@ -79,7 +79,7 @@ TEST_F(Auth, ApiKeyCreatePrintsTheKeyAloneOnTheLastLine) {
                                   {{"DATABASE_URL", gateway_->database_url()}})
                   .status,
               0);
-    EXPECT_NE(run_gateway_command({"api-key", "create", "--name", "x", "--scope", "admin"},
+    EXPECT_NE(run_gateway_command({"api-key", "create", "--name", "x", "--scope", "owner"},
                                   {{"DATABASE_URL", gateway_->database_url()}})
                   .status,
               0);
