@@ -20,8 +20,10 @@ async function payments(merchantUid) {
   return stack.simControl("GET", `/__sim/payments?merchant_uid=${encodeURIComponent(merchantUid)}`);
 }
 
+/** The list in a control answer: `[...]` or `{payments: [...]}`, `{prepared: [...]}`. */
 function list(answer) {
-  return Array.isArray(answer) ? answer : (answer?.payments ?? answer?.data ?? []);
+  if (Array.isArray(answer)) return answer;
+  return Object.values(answer ?? {}).find(Array.isArray) ?? [];
 }
 
 scenario(current, "card payment approved: the order is paid, and the page never held the API key", async (s) => {
@@ -44,6 +46,10 @@ scenario(current, "card payment approved: the order is paid, and the page never 
   assert.equal(order.payments[0].status, "paid");
   assert.equal(order.payments[0].amount, PRICES.beans);
   assert.equal((await message(s.page)).kind, "ok");
+  // The page took the checkout parameters from the gateway, which registered the amount at iamport.
+  assert.ok(s.requests.some((r) => r.method === "POST" && r.url === `${stack.gatewayUrl}/v1/orders/${uid}/checkout`), "the page did not ask the gateway for the checkout");
+  const prepared = list(await stack.simControl("GET", "/__sim/prepared")).find((p) => p.merchant_uid === uid);
+  assert.equal(prepared?.amount, PRICES.beans);
 
   // The API key stays on the shop's server: not in the page, not in any request the browser made;
   // the browser reached the gateway with the order's client secret only.
@@ -125,41 +131,47 @@ scenario(
   { timeout: 120_000 },
 );
 
-scenario(current, "amount changed in the page: the payment is refused and the order is not paid", async (s) => {
+scenario(current, "amount changed in the page: iamport's window refuses it, and the order is paid at its own amount after", async (s) => {
   await s.step("shop opened", () => openShop(s, { product: "beans" }));
-  // The buyer edits the page: whatever the shop asks the SDK for, 100 won goes to the window.
+  // The buyer edits the page: whatever the gateway's checkout says, 100 won goes to the window.
   await s.page.evaluate(() => {
     const imp = window.IMP;
-    const original = imp.request_pay.bind(imp);
-    imp.request_pay = (params, callback) => original({ ...params, amount: 100 }, callback);
+    const original = imp.request_pay;
+    window.__originalRequestPay = original;
+    imp.request_pay = (params, callback) => original.call(imp, { ...params, amount: 100 }, callback);
   });
   await s.step("card chosen", () => s.page.click("#pay-card"));
   const uid = await shownOrderUid(s.page);
+  // The gateway registered the order's own amount at iamport before the window opened.
+  const prepared = list(await stack.simControl("GET", "/__sim/prepared")).find((p) => p.merchant_uid === uid);
+  assert.equal(prepared?.amount, PRICES.beans, "the order's amount was not registered at iamport");
   const frame = await paymentWindow(s.page);
-  const state = await s.step("the window opened with the changed amount", () => windowState(frame, ["ready", "refused"]));
-  if (state === "ready") {
-    // A window that takes the changed amount: the charge must still not make the order paid.
-    await s.step("approved in the window", () => windowClick(s.page, "approve"));
-  } else {
-    await s.step("the window refused it; closed", () => windowClick(s.page, "close"));
-  }
-  await s.step("the page says it was refused", async () => {
+  await s.step("the window refuses the changed amount", async () => {
+    assert.equal(await windowState(frame, ["ready", "refused"]), "refused");
+  });
+  await s.step("the window closed; the page says it failed", async () => {
+    await windowClick(s.page, "close");
     await windowGone(s.page);
-    await s.page.waitForSelector("#message[data-kind='error']");
-    await s.page.waitForSelector("#status:not([data-status='paid'])");
+    await s.page.waitForSelector("body[data-last-result='failed']");
+    await waitShownStatus(s.page, "pending");
   });
   assert.equal((await message(s.page)).kind, "error");
-  const order = await stack.order(uid);
-  assert.notEqual(order.status, "paid");
+  let order = await stack.order(uid);
+  assert.equal(order.status, "pending");
   assert.equal(order.amount, PRICES.beans, "the order's amount changed");
-  const charged = list(await payments(uid)).filter((p) => p.status === "paid");
-  if (charged.length === 0) {
-    // Refused before any charge (the amount was registered at iamport by `checkout`).
-    assert.equal(order.status, "pending");
-  } else {
-    // Charged the changed amount: the gateway does not take it for the order.
-    assert.equal(order.status, "needs_review");
-  }
+  assert.deepEqual(list(await payments(uid)).filter((p) => p.status === "paid"), [], "iamport charged the changed amount");
+
+  await s.step("the page restored: paid at the order's amount", async () => {
+    await s.page.evaluate(() => {
+      window.IMP.request_pay = window.__originalRequestPay;
+    });
+    await s.page.click("#pay-card");
+    await windowClick(s.page, "approve");
+    await waitShownStatus(s.page, "paid");
+  });
+  order = await stack.order(uid);
+  assert.equal(order.status, "paid");
+  assert.deepEqual(order.payments.filter((p) => p.status === "paid").map((p) => p.amount), [PRICES.beans]);
 });
 
 scenario(current, "virtual account: shown on the page, paid by a deposit in the simulator's control page", async (s) => {

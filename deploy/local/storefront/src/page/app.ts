@@ -31,8 +31,8 @@ interface ShopOrder {
   status: OrderStatus;
 }
 
-/** The parameters for IMP.request_pay, less pay_method. */
-type CheckoutParams = Omit<RequestPayParams, "pay_method" | "m_redirect_url">;
+/** The parameters for IMP.request_pay, less pay_method, as the gateway hands them out. */
+type CheckoutParams = components["schemas"]["CheckoutParameters"];
 
 const POLL_MS = 1500;
 const MOBILE = "(max-width: 640px)";
@@ -94,17 +94,7 @@ async function readOrder(): Promise<Order> {
 /** The checkout parameters the gateway hands out; it registers the order's amount at iamport,
  * so a window opened with another amount is refused there. */
 async function checkoutParams(): Promise<CheckoutParams> {
-  try {
-    return (await gateway<CheckoutParams>("POST", orderPath("/checkout"), {})).data;
-  } catch (e) {
-    // A gateway without the checkout route (404, or a preflight refused for it): the page builds
-    // them from the order itself, and nothing registers the amount at iamport beforehand.
-    const missing = (e instanceof RequestFailed && (e.status === 404 || e.status === 405)) || e instanceof TypeError;
-    if (missing && current) {
-      return { merchant_uid: current.merchant_uid, name: current.name, amount: current.amount, currency: current.currency };
-    }
-    throw e;
-  }
+  return (await gateway<CheckoutParams>("POST", orderPath("/checkout"), {})).data;
 }
 
 // ---- rendering ----
