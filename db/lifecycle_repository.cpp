@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "db/errors.hpp"
+#include "db/receipt_columns.hpp"
 #include "db/sql_values.hpp"
 #include "db/statements.hpp"
 
@@ -46,20 +47,17 @@ constexpr Statement kOrdersWithDuplicates{
     "WHERE p.set_aside = 'duplicate' AND p.status = 'paid' AND p.cancel_amount < p.amount "
     "LIMIT $1"};
 
-#define MG_RECEIPT_COLUMNS                                                         \
-    "id, order_id, imp_uid, state, type, identifier_type, identifier_masked, "     \
-    "identifier_sealed, amount, tax_free, apply_num, receipt_url, error_message, " \
-    "coalesce(floor(extract(epoch FROM issued_at))::bigint, 0), "                  \
-    "coalesce(floor(extract(epoch FROM cancelled_at))::bigint, 0), "               \
-    "floor(extract(epoch FROM created_at))::bigint"
-
 constexpr Statement kListCashReceipts{"mg_list_cash_receipts",
                                       "SELECT " MG_RECEIPT_COLUMNS
-                                      " FROM cash_receipts WHERE order_id = $1 ORDER BY id"};
+                                      " FROM cash_receipts r WHERE order_id = $1 ORDER BY id"};
+
+constexpr Statement kLatestCashReceipt{
+    "mg_latest_cash_receipt", "SELECT " MG_RECEIPT_COLUMNS
+                              " FROM cash_receipts r WHERE order_id = $1 ORDER BY id DESC LIMIT 1"};
 
 constexpr Statement kFindLiveCashReceipt{
     "mg_find_live_cash_receipt", "SELECT " MG_RECEIPT_COLUMNS
-                                 " FROM cash_receipts WHERE order_id = $1 AND state IN "
+                                 " FROM cash_receipts r WHERE order_id = $1 AND state IN "
                                  "('requested', 'issuing', 'unknown', 'issued', 'needs_operator')"};
 
 constexpr Statement kInsertCashReceipt{
@@ -86,8 +84,6 @@ constexpr Statement kOrdersWithOpenReceipts{
     "OR (r.state IN ('issuing', 'unknown') "
     "    AND r.updated_at < now() - $1::bigint * interval '1 second') LIMIT $2"};
 
-#undef MG_RECEIPT_COLUMNS
-
 std::optional<std::string> text_of(const std::optional<domain::Amount>& amount) {
     if (!amount) {
         return std::nullopt;
@@ -96,24 +92,7 @@ std::optional<std::string> text_of(const std::optional<domain::Amount>& amount) 
 }
 
 CashReceipt receipt_from(const pqxx::row& row) {
-    CashReceipt r;
-    r.id = row[0].as<std::int64_t>();
-    r.order_id = row[1].as<std::int64_t>();
-    r.imp_uid = optional_field<std::string>(row[2]);
-    r.state = row[3].as<std::string>();
-    r.type = row[4].as<std::string>();
-    r.identifier_type = optional_field<std::string>(row[5]);
-    r.identifier_masked = row[6].as<std::string>();
-    r.identifier_sealed = optional_field<std::string>(row[7]);
-    r.amount = optional_field<domain::Amount>(row[8]);
-    r.tax_free = optional_field<domain::Amount>(row[9]);
-    r.apply_num = optional_field<std::string>(row[10]);
-    r.receipt_url = optional_field<std::string>(row[11]);
-    r.error_message = optional_field<std::string>(row[12]);
-    r.issued_at = row[13].as<domain::UnixSeconds>();
-    r.cancelled_at = row[14].as<domain::UnixSeconds>();
-    r.created_at = row[15].as<domain::UnixSeconds>();
-    return r;
+    return *cash_receipt_in(row, 0);
 }
 
 std::vector<std::string> merchant_uids(const pqxx::result& result) {
@@ -126,6 +105,31 @@ std::vector<std::string> merchant_uids(const pqxx::result& result) {
 }
 
 }  // namespace
+
+std::optional<CashReceipt> cash_receipt_in(const pqxx::row& row, int first) {
+    const auto f = [&](int i) { return row[first + i]; };
+    if (f(0).is_null()) {
+        return std::nullopt;
+    }
+    CashReceipt r;
+    r.id = f(0).as<std::int64_t>();
+    r.order_id = f(1).as<std::int64_t>();
+    r.imp_uid = optional_field<std::string>(f(2));
+    r.state = f(3).as<std::string>();
+    r.type = f(4).as<std::string>();
+    r.identifier_type = optional_field<std::string>(f(5));
+    r.identifier_masked = f(6).as<std::string>();
+    r.identifier_sealed = optional_field<std::string>(f(7));
+    r.amount = optional_field<domain::Amount>(f(8));
+    r.tax_free = optional_field<domain::Amount>(f(9));
+    r.apply_num = optional_field<std::string>(f(10));
+    r.receipt_url = optional_field<std::string>(f(11));
+    r.error_message = optional_field<std::string>(f(12));
+    r.issued_at = f(13).as<domain::UnixSeconds>();
+    r.cancelled_at = f(14).as<domain::UnixSeconds>();
+    r.created_at = f(15).as<domain::UnixSeconds>();
+    return r;
+}
 
 const std::vector<Statement>& lifecycle_statements() {
     static const std::vector<Statement> statements = {
@@ -166,6 +170,14 @@ bool record_decision(pqxx::work& txn, std::int64_t order_id, domain::OrderStatus
 
 std::vector<std::string> orders_with_duplicates_to_refund(pqxx::work& txn, int limit) {
     return merchant_uids(exec_statement(txn, kOrdersWithDuplicates, limit));
+}
+
+std::optional<CashReceipt> latest_cash_receipt(pqxx::transaction_base& txn, std::int64_t order_id) {
+    const auto result = exec_statement(txn, kLatestCashReceipt, order_id);
+    if (result.empty()) {
+        return std::nullopt;
+    }
+    return receipt_from(result[0]);
 }
 
 std::vector<CashReceipt> list_cash_receipts(pqxx::transaction_base& txn, std::int64_t order_id) {

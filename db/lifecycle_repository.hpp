@@ -57,6 +57,8 @@ struct CashReceipt {
     domain::UnixSeconds created_at = 0;
 };
 
+// The order's newest receipt, if any.
+std::optional<CashReceipt> latest_cash_receipt(pqxx::transaction_base& txn, std::int64_t order_id);
 // The order's receipts, oldest first.
 std::vector<CashReceipt> list_cash_receipts(pqxx::transaction_base& txn, std::int64_t order_id);
 // The order's live receipt (requested, issuing, unknown, issued or needs_operator), if any.

@@ -6,6 +6,7 @@
 
 #include "db/errors.hpp"
 #include "db/order_columns.hpp"
+#include "db/receipt_columns.hpp"
 #include "db/sql_values.hpp"
 #include "db/statements.hpp"
 
@@ -94,11 +95,15 @@ constexpr Statement kListPaymentsForOrders{
 // GET /v1/orders/{merchant_uid}: the order and its payments in one statement, so one round trip
 // and one snapshot. One row per cancellation as above, or one row with NULL payment columns for
 // an order without payments.
+// The order's newest cash receipt rides along on every row (the same on each).
 constexpr Statement kFindOrderWithPayments{
-    "mg_find_order_with_payments", "SELECT " MG_ORDER_COLUMNS ", " MG_PAYMENT_COLUMNS
-                                   "FROM orders o LEFT JOIN payments p ON p.order_id = o.id "
-                                   "LEFT JOIN payment_cancellations c ON c.payment_id = p.id "
-                                   "WHERE o.merchant_uid = $1 ORDER BY p.id, c.ordinal"};
+    "mg_find_order_with_payments",
+    "SELECT " MG_ORDER_COLUMNS ", " MG_PAYMENT_COLUMNS ", " MG_RECEIPT_COLUMNS
+    " FROM orders o LEFT JOIN payments p ON p.order_id = o.id "
+    "LEFT JOIN payment_cancellations c ON c.payment_id = p.id "
+    "LEFT JOIN LATERAL (SELECT * FROM cash_receipts x WHERE x.order_id = o.id "
+    "ORDER BY x.id DESC LIMIT 1) r ON true "
+    "WHERE o.merchant_uid = $1 ORDER BY p.id, c.ordinal"};
 
 constexpr Statement kFindPayment{"mg_find_payment",
                                  MG_PAYMENT_SELECT "WHERE p.imp_uid = $1 ORDER BY c.ordinal"};
@@ -161,6 +166,8 @@ constexpr Statement kListAttempts{"mg_list_attempts",
 
 // Column positions of MG_PAYMENT_SELECT's cancellation part.
 constexpr int kFirstCancellationColumn = 29;
+// Columns of MG_PAYMENT_COLUMNS, its cancellation part included.
+constexpr int kPaymentColumnCount = kFirstCancellationColumn + 7;
 
 domain::Payment payment_from(const pqxx::row& row) {
     domain::Payment payment;
@@ -407,7 +414,8 @@ std::optional<OrderWithPayments> find_order_with_payments(pqxx::transaction_base
     if (result.empty()) {
         return std::nullopt;
     }
-    OrderWithPayments found{order_from_row(result[0]), {}};
+    OrderWithPayments found{order_from_row(result[0]), {}, std::nullopt};
+    found.cash_receipt = cash_receipt_in(result[0], kOrderColumnCount + kPaymentColumnCount);
     for (auto& stored : payments_from(result, kOrderColumnCount)) {
         found.payments.push_back(std::move(stored.payment));
     }

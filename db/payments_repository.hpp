@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "db/lifecycle_repository.hpp"
 #include "service/domain/order.hpp"
 #include "service/domain/payment.hpp"
 
@@ -29,11 +30,12 @@ std::vector<domain::Payment> list_payments(pqxx::transaction_base& txn, std::int
 
 struct OrderWithPayments {
     domain::Order order;
-    std::vector<domain::Payment> payments;  // as list_payments orders them
+    std::vector<domain::Payment> payments;    // as list_payments orders them
+    std::optional<CashReceipt> cash_receipt;  // the newest, if any
 };
 
-// The order with this merchant_uid and its payments, in one statement: one round trip, one
-// snapshot. A plain read like list_payments.
+// The order with this merchant_uid, its payments and its newest cash receipt, in one statement: one
+// round trip, one snapshot. A plain read like list_payments.
 std::optional<OrderWithPayments> find_order_with_payments(pqxx::transaction_base& txn,
                                                           std::string_view merchant_uid);
 

@@ -71,6 +71,7 @@ class Api {
 
     const http::Router& router() const { return router_; }
     ApiDependencies& deps() { return deps_; }
+    const crypto::SecretKey& secrets() const { return secrets_; }
 
     // Registers a route; used by the resource files (orders, health, …).
     void add(http::Verb method, std::string pattern, Access access, ApiHandler handler);

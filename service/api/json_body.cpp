@@ -133,6 +133,17 @@ std::optional<std::string> FieldReader::optional_json(std::string_view name) {
     return boost::json::serialize(*value);
 }
 
+const boost::json::object* FieldReader::optional_object(std::string_view name) {
+    const auto* value = find(name);
+    if (!value) {
+        return nullptr;
+    }
+    if (!value->is_object()) {
+        throw http::validation_failed(std::string(name), std::string(name) + " must be an object");
+    }
+    return &value->get_object();
+}
+
 void FieldReader::reject_unknown() const {
     for (const auto& item : object_) {
         const std::string_view key = item.key();

@@ -32,6 +32,8 @@ class FieldReader {
     // Any JSON value (null → nullopt), serialized. 422 when it holds a number beyond the range
     // of a double, which has no JSON form once read.
     std::optional<std::string> optional_json(std::string_view name);
+    // A nested object (absent or null → nullptr). Wrong type → 422.
+    const boost::json::object* optional_object(std::string_view name);
 
     // 422 for the first field that no accessor asked for.
     void reject_unknown() const;

@@ -8,6 +8,7 @@
 #include "service/api/caller.hpp"
 #include "service/domain/order.hpp"
 #include "service/domain/payment.hpp"
+#include "service/payments/settlement.hpp"
 
 namespace mg::api {
 
@@ -27,5 +28,11 @@ std::string client_secret_of(const Caller& caller, const domain::Order& order);
 // The order as JSON with its payments; the client secret only for API-key callers.
 boost::json::value order_json(const domain::Order& order,
                               const std::vector<domain::Payment>& payments, const Caller& caller);
+// The same with the order's newest cash receipt (`cash_receipt`, null when none): the form of
+// one order's reads and of every action's answer.
+boost::json::value order_json(const domain::Order& order,
+                              const std::vector<domain::Payment>& payments,
+                              const std::optional<db::CashReceipt>& receipt, const Caller& caller);
+boost::json::value order_json(const payments::OrderView& view, const Caller& caller);
 
 }  // namespace mg::api

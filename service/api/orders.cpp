@@ -151,7 +151,8 @@ asio::awaitable<http::Response> get_order(http::RequestContext& ctx, const Calle
         return db::find_order_with_payments(read, merchant_uid);
     });
     require_order_access(caller, found ? &found->order : nullptr);
-    co_return http::json_response(Status::ok, order_json(found->order, found->payments, caller));
+    co_return http::json_response(
+        Status::ok, order_json(found->order, found->payments, found->cash_receipt, caller));
 }
 
 asio::awaitable<http::Response> list_orders(http::RequestContext& ctx, const Caller& caller,

@@ -10,6 +10,7 @@
 #include "service/api/request_bodies.hpp"
 #include "service/payments/calls.hpp"
 #include "service/payments/lifecycle.hpp"
+#include "service/payments/receipts.hpp"
 
 namespace mg::api {
 
@@ -56,7 +57,7 @@ payments::Call call_of(const http::RequestContext& ctx, const Caller& caller) {
 
 http::Response render(const payments::Answer& answer, const Caller& caller) {
     return http::json_response(answer.unknown ? Status::accepted : Status::ok,
-                               order_json(answer.view.order, answer.view.payments, caller));
+                               order_json(answer.view, caller));
 }
 
 // POST /v1/orders/{merchant_uid}/benepia-payment
@@ -99,12 +100,13 @@ asio::awaitable<http::Response> complete(Deps& deps, http::RequestContext& ctx,
 // with the order as iamport's records left it (paid).
 asio::awaitable<http::Response> cancel(Deps& deps, http::RequestContext& ctx,
                                        const Caller& caller) {
-    auto request = decode_cancel(parse_json_object(ctx.request));
+    auto decoded = decode_cancel(parse_json_object(ctx.request));
     std::optional<payments::Failure> refused;
     try {
-        co_return render(
-            co_await payments::cancel_payment(deps.calls, call_of(ctx, caller), std::move(request)),
-            caller);
+        co_return render(co_await payments::cancel_payment(deps.calls, call_of(ctx, caller),
+                                                           std::move(decoded.request),
+                                                           std::move(decoded.cash_receipt)),
+                         caller);
     } catch (const payments::Failure& failure) {
         if (!failure.order) {
             throw;
@@ -116,7 +118,7 @@ asio::awaitable<http::Response> cancel(Deps& deps, http::RequestContext& ctx,
     error["message"] = refused->what();
     boost::json::object body;
     body["error"] = std::move(error);
-    body["order"] = order_json(refused->order->order, refused->order->payments, caller);
+    body["order"] = order_json(*refused->order, caller);
     co_return http::json_response(Status::conflict, body);
 }
 
@@ -159,6 +161,15 @@ asio::awaitable<http::Response> checkout(Deps& deps, http::RequestContext& ctx,
     co_return http::json_response(Status::ok, params);
 }
 
+// POST /v1/orders/{merchant_uid}/cash-receipt
+asio::awaitable<http::Response> cash_receipt(Deps& deps, http::RequestContext& ctx,
+                                             const Caller& caller) {
+    auto ask = decode_receipt_ask(parse_json_object(ctx.request));
+    co_return render(
+        co_await payments::request_cash_receipt(deps.calls, call_of(ctx, caller), std::move(ask)),
+        caller);
+}
+
 // POST /v1/orders/{merchant_uid}/review (scope review): an operator's decision.
 asio::awaitable<http::Response> review(Deps& deps, http::RequestContext& ctx,
                                        const Caller& caller) {
@@ -181,7 +192,8 @@ asio::awaitable<http::Response> sync(Deps& deps, http::RequestContext& ctx, cons
 void add_payment_routes(Api& api) {
     const auto& config = api.deps().config;
     auto deps = std::make_shared<Deps>(
-        Deps{config, payments::CallDeps{api.deps().db, api.deps().iamport, notice_urls(config)}});
+        Deps{config, payments::CallDeps{api.deps().db, api.deps().iamport, notice_urls(config),
+                                        &api.secrets()}});
     using Handler =
         asio::awaitable<http::Response> (*)(Deps&, http::RequestContext&, const Caller&);
     auto route = [&](http::Verb method, const char* path, Access access, Handler handler) {
@@ -200,6 +212,8 @@ void add_payment_routes(Api& api) {
     route(http::Verb::post, "sync", Access{Access::Kind::api_key, "write", false}, sync);
     route(http::Verb::post, "checkout", Access{Access::Kind::api_key, "write", true}, checkout);
     route(http::Verb::post, "review", Access{Access::Kind::api_key, "review", false}, review);
+    route(http::Verb::post, "cash-receipt", Access{Access::Kind::api_key, "write", true},
+          cash_receipt);
 }
 
 }  // namespace mg::api

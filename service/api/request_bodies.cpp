@@ -147,9 +147,44 @@ std::string decode_complete(const boost::json::object& body) {
     return imp_uid;
 }
 
-iamport::CancelRequest decode_cancel(const boost::json::object& body) {
+payments::ReceiptAsk decode_receipt_ask(const boost::json::object& body) {
     FieldReader fields(body);
-    iamport::CancelRequest request;
+    payments::ReceiptAsk ask;
+    const auto identifier = fields.required_string("identifier");
+    ask.identifier_type = fields.optional_string("identifier_type");
+    ask.type = fields.optional_string("type").value_or("personal");
+    fields.reject_unknown();
+    for (const char c : identifier) {
+        if (c >= '0' && c <= '9') {
+            ask.identifier.push_back(c);
+        } else if (c != '-' && c != ' ') {
+            throw http::validation_failed("identifier",
+                                          "identifier must be digits (hyphens and spaces allowed)");
+        }
+    }
+    // A phone (10–11 digits), business (10), resident (13) or cash receipt card (13–19) number.
+    if (ask.identifier.size() < 10 || ask.identifier.size() > 19) {
+        throw http::validation_failed("identifier", "identifier must have 10 to 19 digits");
+    }
+    if (ask.identifier_type && *ask.identifier_type != "phone" &&
+        *ask.identifier_type != "business" && *ask.identifier_type != "taxcard" &&
+        *ask.identifier_type != "person") {
+        throw http::validation_failed("identifier_type",
+                                      "identifier_type must be phone, business, taxcard or person");
+    }
+    if (ask.type != "personal" && ask.type != "company") {
+        throw http::validation_failed("type", "type must be personal or company");
+    }
+    return ask;
+}
+
+CancelBody decode_cancel(const boost::json::object& body) {
+    FieldReader fields(body);
+    CancelBody decoded;
+    auto& request = decoded.request;
+    if (const auto* receipt = fields.optional_object("cash_receipt")) {
+        decoded.cash_receipt = decode_receipt_ask(*receipt);
+    }
     request.amount = fields.optional_integer("amount");
     request.reason = fields.required_string("reason");
     request.refund_holder = fields.optional_string("refund_holder");
@@ -178,7 +213,7 @@ iamport::CancelRequest decode_cancel(const boost::json::object& body) {
     if (request.refund_tel) {
         check(domain::check_text("refund_tel", *request.refund_tel, 1, domain::kMaxBuyerTel));
     }
-    return request;
+    return decoded;
 }
 
 payments::Decision decode_review(const boost::json::object& body) {

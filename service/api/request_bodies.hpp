@@ -10,6 +10,7 @@
 #include "service/domain/order.hpp"
 #include "service/iamport/requests.hpp"
 #include "service/payments/lifecycle.hpp"
+#include "service/payments/receipts.hpp"
 
 namespace mg::api {
 
@@ -33,7 +34,17 @@ std::string decode_complete(const boost::json::object& body);
 
 // POST /v1/orders/{merchant_uid}/cancel: amount (absent: all that remains), reason and the
 // refund account. imp_uid and checksum are the caller's, from the order's payments.
-iamport::CancelRequest decode_cancel(const boost::json::object& body);
+// `cash_receipt`: whom to re-issue the order's cash receipt to after a partial refund.
+struct CancelBody {
+    iamport::CancelRequest request;
+    std::optional<payments::ReceiptAsk> cash_receipt;
+};
+CancelBody decode_cancel(const boost::json::object& body);
+
+// POST /v1/orders/{merchant_uid}/cash-receipt, and a cancel's `cash_receipt`: {identifier,
+// identifier_type?, type?}. The identifier (a phone, business, card or resident number) is
+// digits, hyphens and spaces dropped; it never appears in a message.
+payments::ReceiptAsk decode_receipt_ask(const boost::json::object& body);
 
 // POST /v1/orders/{merchant_uid}/review: refund (no amount) or accept (amount restated). The
 // actor is the caller's.

@@ -168,7 +168,7 @@ asio::awaitable<Begun> begin_attempt(CallDeps& deps, const Call& call, db::Attem
 Answer answer_from_earlier(const Begun& begun) {
     const auto state = begun.earlier->state;
     const bool open = state == db::AttemptState::in_flight || state == db::AttemptState::unknown;
-    return Answer{OrderView{begun.order, begun.payments}, open};
+    return Answer{OrderView{begun.order, begun.payments, std::nullopt}, open};
 }
 
 asio::awaitable<Answer> finish_attempt(CallDeps& deps, const Call& call, const Begun& begun,

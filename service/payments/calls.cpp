@@ -11,6 +11,7 @@
 #include "service/domain/order_state.hpp"
 #include "service/iamport/client.hpp"
 #include "service/payments/attempts.hpp"
+#include "service/payments/receipts.hpp"
 #include "service/runtime/db_executor.hpp"
 
 namespace mg::payments {
@@ -157,8 +158,33 @@ asio::awaitable<Answer> complete_checkout(CallDeps& deps, const Call& call, std:
     co_return Answer{std::move(view), false};
 }
 
+namespace {
+
+// A receipt that no longer fits the sale is the receipts' business: the refund stands whatever
+// becomes of it.
+asio::awaitable<Answer> then_follow_receipt(CallDeps& deps, const Call& call, Answer answer,
+                                            std::optional<ReceiptAsk> reissue_to) {
+    if (answer.unknown) {
+        co_return answer;
+    }
+    try {
+        co_await follow_refund(deps, call.merchant_uid, std::move(reissue_to));
+        answer.view = co_await deps.db.transact([&](pqxx::work& work) {
+            auto order = db::find_order(work, call.merchant_uid);
+            return load_view(work, std::move(*order));
+        });
+    } catch (const std::exception& e) {
+        log::error("the cash receipt could not follow a refund; an operator must look",
+                   {{"merchant_uid", call.merchant_uid}, {"error", e.what()}});
+    }
+    co_return answer;
+}
+
+}  // namespace
+
 asio::awaitable<Answer> cancel_payment(CallDeps& deps, const Call& call,
-                                       iamport::CancelRequest request) {
+                                       iamport::CancelRequest request,
+                                       std::optional<ReceiptAsk> reissue_to) {
     const auto status = co_await deps.db.transact([&](pqxx::work& work) {
         auto order = db::find_order(work, call.merchant_uid);
         call.authorize(order);
@@ -172,7 +198,8 @@ asio::awaitable<Answer> cancel_payment(CallDeps& deps, const Call& call,
                           "refunded; a cancel without amount revokes its virtual account",
                           request.amount ? "amount" : "tax_free");
         }
-        co_return co_await revoke_vbank(deps, call);
+        auto revoked = co_await revoke_vbank(deps, call);
+        co_return co_await then_follow_receipt(deps, call, std::move(revoked), std::nullopt);
     }
     const auto amount = request.amount;
     const auto asked_tax_free = request.tax_free;
@@ -249,10 +276,11 @@ asio::awaitable<Answer> cancel_payment(CallDeps& deps, const Call& call,
         }
         throw iamport_failure(result.error());
     }
-    co_return co_await finish_attempt(deps, call, begun, result, {},
-                                      [&](pqxx::work& work, domain::Order&) {
-                                          db::add_tax_free_cancelled(work, imp_uid, tax_free);
-                                      });
+    auto answer = co_await finish_attempt(deps, call, begun, result, {},
+                                          [&](pqxx::work& work, domain::Order&) {
+                                              db::add_tax_free_cancelled(work, imp_uid, tax_free);
+                                          });
+    co_return co_await then_follow_receipt(deps, call, std::move(answer), std::move(reissue_to));
 }
 
 asio::awaitable<Answer> sync(CallDeps& deps, const Call& call) {

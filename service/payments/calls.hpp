@@ -29,6 +29,9 @@
 namespace mg::runtime {
 class DbExecutor;
 }
+namespace mg::crypto {
+class SecretKey;
+}
 namespace mg::iamport {
 class Client;
 }
@@ -44,6 +47,9 @@ struct CallDeps {
     runtime::DbExecutor& db;
     iamport::Client& iamport;
     std::vector<std::string> notice_urls;  // sent with payments that iamport notifies about
+    // Seals what must be kept for a while but never in the clear (a cash receipt's identifier
+    // until it is issued).
+    const crypto::SecretKey* secrets = nullptr;
 };
 
 // Who asks, and for which order. `authorize` runs under the order's lock with the order (nullopt
@@ -87,8 +93,18 @@ boost::asio::awaitable<Answer> complete_checkout(CallDeps& deps, const Call& cal
 
 // POST /v1/orders/{merchant_uid}/cancel: refunds `request.amount` (everything left when absent)
 // of the order's paid payment, with the balance we hold as iamport's checksum.
+// Whom a cash receipt names (receipts.hpp).
+struct ReceiptAsk {
+    std::string identifier;                      // digits (hyphens dropped); never logged
+    std::optional<std::string> identifier_type;  // phone | business | taxcard | person
+    std::string type = "personal";               // personal (income deduction) | company
+};
+
+// A cash receipt of the order follows the refund (receipts.hpp, follow_refund): `reissue_to`
+// names the buyer for the receipt of what remains after a partial refund.
 boost::asio::awaitable<Answer> cancel_payment(CallDeps& deps, const Call& call,
-                                              iamport::CancelRequest request);
+                                              iamport::CancelRequest request,
+                                              std::optional<ReceiptAsk> reissue_to);
 
 // The tax-free part a cancel of `cancelled` won of `payment` sends: `asked` when given (refused
 // beyond the payment's tax-free balance or the amount cancelled); else, for a full cancel, the

@@ -10,10 +10,12 @@
 #include "db/orders_repository.hpp"
 #include "db/payments_repository.hpp"
 #include "db/webhook_inbox_repository.hpp"
+#include "service/common/crypto.hpp"
 #include "service/common/log.hpp"
 #include "service/iamport/client.hpp"
 #include "service/metrics/metrics.hpp"
 #include "service/payments/lifecycle.hpp"
+#include "service/payments/receipts.hpp"
 #include "service/payments/settlement.hpp"
 #include "service/runtime/db_executor.hpp"
 
@@ -125,12 +127,18 @@ asio::awaitable<std::string> process_delivery(runtime::DbExecutor& db, iamport::
 
 struct Reconciler::State : std::enable_shared_from_this<State> {
     State(asio::any_io_executor ex, runtime::DbExecutor& d, iamport::Client& i, const Config& c)
-        : executor(std::move(ex)), db(d), iamport(i), config(c), timer(executor) {}
+        : executor(std::move(ex)),
+          db(d),
+          iamport(i),
+          config(c),
+          secrets(c.gateway_secret_key),
+          timer(executor) {}
 
     asio::any_io_executor executor;
     runtime::DbExecutor& db;
     iamport::Client& iamport;
     const Config& config;
+    const crypto::SecretKey secrets;
     asio::steady_timer timer;
     std::atomic<bool> stopped{false};
     // Deliveries being processed right after their receipt (process_soon); at most
@@ -204,7 +212,7 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
     // it for another reason (a PG without the feature), the order still expires below; should
     // iamport not answer, it stays awaiting its deposit until the next pass.
     asio::awaitable<void> close_past_due_account(const std::string& uid) {
-        CallDeps deps{db, iamport, {}};
+        CallDeps deps{db, iamport, {}, &secrets};
         Call call{uid, "reconciler-expiry", [](const std::optional<domain::Order>&) {},
                   std::nullopt, domain::EventCause::reconciler};
         try {
@@ -224,12 +232,31 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
             auto found = db::orders_with_duplicates_to_refund(work, kOrdersPerClaim);
             return found;
         });
-        CallDeps deps{db, iamport, {}};
+        CallDeps deps{db, iamport, {}, &secrets};
         for (const auto& uid : uids) {
             try {
                 co_await refund_duplicates(deps, uid);
             } catch (const std::exception& e) {
                 log::warn("refunding a duplicate payment failed; will retry",
+                          {{"merchant_uid", uid}, {"error", e.what()}});
+            }
+        }
+    }
+
+    // Cash receipts whose deposit landed, issued; issues of unknown outcome, looked up.
+    asio::awaitable<void> receipts_pass() {
+        const auto stale = std::chrono::duration_cast<std::chrono::seconds>(settle_window(iamport));
+        auto uids = co_await db.transact([&](pqxx::work& work) {
+            auto found = db::orders_with_open_cash_receipts(work, static_cast<int>(stale.count()),
+                                                            kOrdersPerClaim);
+            return found;
+        });
+        CallDeps deps{db, iamport, {}, &secrets};
+        for (const auto& uid : uids) {
+            try {
+                co_await settle_cash_receipts(deps, uid);
+            } catch (const std::exception& e) {
+                log::warn("settling a cash receipt failed; will retry",
                           {{"merchant_uid", uid}, {"error", e.what()}});
             }
         }
@@ -266,6 +293,8 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
                 metrics::count_reconciler_pass(kind, true);
                 kind = "duplicates";
                 co_await duplicates_pass();
+                kind = "receipts";
+                co_await receipts_pass();
                 if (std::chrono::steady_clock::now() >= next_orders_pass) {
                     next_orders_pass = std::chrono::steady_clock::now() + config.reconcile_interval;
                     kind = "orders";

@@ -285,7 +285,8 @@ asio::awaitable<std::optional<FreshApplied>> apply_fresh(
 
 OrderView load_view(pqxx::work& txn, domain::Order order) {
     auto payments = db::list_payments(txn, order.id);
-    return OrderView{std::move(order), std::move(payments)};
+    auto receipt = db::latest_cash_receipt(txn, order.id);
+    return OrderView{std::move(order), std::move(payments), std::move(receipt)};
 }
 
 std::optional<std::string> past_due_vbank(const std::vector<domain::Payment>& payments) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "db/lifecycle_repository.hpp"
 #include "service/domain/order.hpp"
 #include "service/domain/payment.hpp"
 #include "service/iamport/models.hpp"
@@ -29,6 +30,7 @@ namespace mg::payments {
 struct OrderView {
     domain::Order order;
     std::vector<domain::Payment> payments;
+    std::optional<db::CashReceipt> cash_receipt;  // the newest, if any
 };
 
 struct Applied {

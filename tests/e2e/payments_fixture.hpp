@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "tests/e2e/gateway.hpp"
@@ -111,6 +112,60 @@ class PaymentsTest : public GatewayTest {
     }
 
     std::unique_ptr<SimProcess> sim_;
+};
+
+// With a key of scope review, reconciler passes every second, and helpers for the lifecycle.
+class LifecycleTest : public PaymentsTest {
+  protected:
+    void SetUp() override {
+        PaymentsTest::SetUp();
+        reviewer_ = gateway_->create_api_key("ops-kim", {"read", "review"});
+    }
+    Headers extra_env() const override {
+        auto env = PaymentsTest::extra_env();
+        env.emplace_back("RECONCILE_INTERVAL", "1");
+        return env;
+    }
+    HttpResponse review(const std::string& uid, const json::object& body) {
+        return post(uid, "review", body, Gateway::bearer(reviewer_));
+    }
+    // The simulator's own record of a payment (with what iamport keeps beyond its Payment
+    // object: tax_free, tax_free_cancelled, revoked_at).
+    json::object sim_payment(const std::string& imp_uid) {
+        const auto all = sim_->control("GET", "/__sim/payments").at("payments").as_array();
+        for (const auto& payment : all) {
+            if (payment.at("imp_uid").as_string() == imp_uid) {
+                return payment.as_object();
+            }
+        }
+        ADD_FAILURE() << "the simulator has no payment " << imp_uid;
+        return {};
+    }
+    // Polls the order until its status is `status` (or `limit` passes); the last status seen.
+    std::string wait_for_status(const std::string& uid, const std::string& status,
+                                std::chrono::seconds limit = std::chrono::seconds(15)) {
+        const auto until = std::chrono::steady_clock::now() + limit;
+        auto seen = status_of(uid);
+        while (seen != status && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            seen = status_of(uid);
+        }
+        return seen;
+    }
+    // A checkout payment made in the simulator's window, bypassing a registered amount when
+    // `tampered` (a payment that completes despite iamport's rule).
+    json::object checkout_payment(const std::string& uid, std::int64_t amount, bool tampered) {
+        return sim_->create_checkout_payment({{"merchant_uid", uid},
+                                              {"amount", amount},
+                                              {"ignore_prepare", tampered},
+                                              {"webhook", false}});
+    }
+    std::string imp_uid_of(const HttpResponse& response, std::size_t index = 0) {
+        return std::string(
+            response.json().at("payments").as_array().at(index).at("imp_uid").as_string());
+    }
+
+    std::string reviewer_;
 };
 
 }  // namespace mg::test
