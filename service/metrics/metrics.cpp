@@ -62,7 +62,9 @@ struct Registry {
     prometheus::Family<prometheus::Counter>& reconciler =
         BuildCounter()
             .Name("mg_reconciler_passes_total")
-            .Help("Reconciler passes, by kind (inbox, duplicates, receipts, orders, purge) and result")
+            .Help(
+                "Reconciler passes, by kind (inbox, duplicates, receipts, orders, purge) and "
+                "result")
             .Register(*registry);
     prometheus::Family<prometheus::Gauge>& pool = BuildGauge()
                                                       .Name("mg_db_pool_connections")
