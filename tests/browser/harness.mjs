@@ -121,8 +121,9 @@ export async function shownStatus(page) {
   return page.$eval("#status", (e) => e.dataset.status ?? null).catch(() => null);
 }
 
+/** Waits until the page shows the order in `status` and has settled (no payment under way). */
 export async function waitShownStatus(page, status, timeout = 15_000) {
-  await page.waitForSelector(`#status[data-status='${status}']`, { timeout });
+  await page.waitForSelector(`body[data-busy='false'] #status[data-status='${status}']`, { timeout });
 }
 
 export async function message(page) {

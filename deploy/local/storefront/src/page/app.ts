@@ -42,6 +42,8 @@ const config = JSON.parse(byId("config").textContent ?? "{}") as PageConfig;
 let current: ShopOrder | null = null;
 let pollTimer: number | undefined;
 let busy = false;
+/** The status of `current` as last shown. */
+let shownStatus: OrderStatus | null = null;
 
 function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   const element = document.getElementById(id);
@@ -142,19 +144,26 @@ function render(order: Pick<Order, "merchant_uid" | "name" | "amount" | "status"
   status.dataset.status = order.status;
   const vbank = order.payments?.find((p) => p.vbank_num !== null && (p.status === "ready" || p.status === "paid"));
   showVbank(order.status === "awaiting_deposit" || order.status === "paid" ? vbank : undefined);
-  const payable = order.status === "pending";
-  byId<HTMLButtonElement>("pay-card").disabled = busy || (current !== null && !payable);
-  byId<HTMLButtonElement>("pay-vbank").disabled = busy || (current !== null && !payable);
-  byId<HTMLSelectElement>("product").disabled = current !== null;
-  byId("new-order").hidden = current === null;
+  shownStatus = order.status;
   document.body.dataset.orderStatus = order.status;
+  updateControls();
 }
 
+/** The pay buttons work on no order yet (a new one is made) or on a pending one, and never while
+ * a payment is under way. */
+function updateControls() {
+  const payable = current === null || shownStatus === "pending";
+  byId<HTMLButtonElement>("pay-card").disabled = busy || !payable;
+  byId<HTMLButtonElement>("pay-vbank").disabled = busy || !payable;
+  byId<HTMLSelectElement>("product").disabled = current !== null;
+  byId("new-order").hidden = current === null || busy;
+}
+
+/** `body[data-busy]` is "false" once the page has settled after an action (tests wait for it). */
 function setBusy(value: boolean) {
   busy = value;
   document.body.dataset.busy = String(value);
-  byId<HTMLButtonElement>("pay-card").disabled = value;
-  byId<HTMLButtonElement>("pay-vbank").disabled = value;
+  updateControls();
 }
 
 // ---- the flow ----
@@ -207,10 +216,9 @@ async function pay(method: PayMethod) {
     await settle(result);
   } catch (e) {
     say(`결제를 시작하지 못했습니다: ${(e as Error).message}`, "error");
-    if (current) await refresh();
   } finally {
-    setBusy(false);
     if (current) await refresh();
+    setBusy(false);
   }
 }
 
@@ -291,10 +299,8 @@ function reset() {
   remember();
   byId("order").hidden = true;
   byId("vbank").hidden = true;
-  byId<HTMLSelectElement>("product").disabled = false;
-  byId<HTMLButtonElement>("pay-card").disabled = false;
-  byId<HTMLButtonElement>("pay-vbank").disabled = false;
-  byId("new-order").hidden = true;
+  shownStatus = null;
+  updateControls();
   delete document.body.dataset.orderStatus;
   delete document.body.dataset.lastResult;
   say("");
@@ -330,6 +336,7 @@ async function start() {
   } else if (current) {
     await refresh();
   }
+  setBusy(false);
   document.body.dataset.ready = "true";
 }
 
