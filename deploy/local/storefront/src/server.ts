@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { loadConfig, type Config } from "./config.js";
 import { PRODUCTS, findProduct } from "./catalogue.js";
-import { GatewayError, createOrder, gatewayClient, getOrder } from "./gateway.js";
+import { GatewayError, createOrder, gatewayClient } from "./gateway.js";
 
 const PUBLIC_DIR = new URL("../public/", import.meta.url);
 const PAGE_SCRIPT = new URL("./page/app.js", import.meta.url);
@@ -131,12 +131,6 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
       return sendJson(res, 200, { status: "ok" });
     case "POST /api/orders":
       return createOrderForPage(req, res);
-  }
-  // The shop's own view of an order (its server reads it with the API key), for its records.
-  const match = /^\/api\/orders\/([A-Za-z0-9_-]{1,40})$/.exec(url.pathname);
-  if (req.method === "GET" && match?.[1] !== undefined) {
-    const order = await getOrder(gateway, match[1]);
-    return sendJson(res, 200, { merchant_uid: order.merchant_uid, status: order.status, amount: order.amount });
   }
   sendError(res, 404, "not_found", "no such page");
 }
