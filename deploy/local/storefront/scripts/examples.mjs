@@ -3,7 +3,7 @@
 // openapi-typescript generates (src/api.d.ts). `npm run typecheck` then fails when an example
 // no longer fits what a generated client accepts or returns.
 //
-//   node scripts/examples.mjs [openapi.yaml] [README.md]
+//   node scripts/examples.mjs [openapi.yaml] [README.md] [output.ts]
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,7 +13,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..", "..", "..");
 const specPath = process.argv[2] ?? join(root, "openapi.yaml");
 const readmePath = process.argv[3] ?? join(root, "README.md");
-const outPath = join(here, "..", "checks", "examples.generated.ts");
+const outPath = process.argv[4] ?? join(here, "..", "checks", "examples.generated.ts");
 
 const spec = parse(readFileSync(specPath, "utf8"));
 const methods = ["get", "put", "post", "delete", "patch"];
