@@ -7,7 +7,7 @@
 #
 # The rules, lowest layer first (README "Layers"):
 cmake_minimum_required(VERSION 3.25)
-set(MG_LAYERS common domain iamport db metrics runtime http payments api app)
+set(MG_LAYERS common domain iamport db metrics runtime http payments notify api app)
 set(MG_LAYER_common_DIR service/common)
 set(MG_LAYER_common_USES "")
 set(MG_LAYER_domain_DIR service/domain)
@@ -24,10 +24,12 @@ set(MG_LAYER_http_DIR service/http)
 set(MG_LAYER_http_USES common)
 set(MG_LAYER_payments_DIR service/payments)
 set(MG_LAYER_payments_USES common domain iamport db metrics runtime)
+set(MG_LAYER_notify_DIR service/notify)
+set(MG_LAYER_notify_USES common domain db metrics runtime)
 set(MG_LAYER_api_DIR service/api)
-set(MG_LAYER_api_USES common domain iamport db metrics runtime http payments)
+set(MG_LAYER_api_USES common domain iamport db metrics runtime http payments notify)
 set(MG_LAYER_app_DIR service/app)
-set(MG_LAYER_app_USES common domain iamport db metrics runtime http payments api)
+set(MG_LAYER_app_USES common domain iamport db metrics runtime http payments notify api)
 
 if(NOT SOURCE_DIR)
   message(FATAL_ERROR "check_layers: SOURCE_DIR not set")

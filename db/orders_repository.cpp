@@ -24,6 +24,9 @@ constexpr Statement kInsertOrder{
 constexpr Statement kFindOrder{
     "mg_find_order", "SELECT " MG_ORDER_COLUMNS " FROM orders o WHERE o.merchant_uid = $1"};
 
+constexpr Statement kFindOrderById{"mg_find_order_by_id",
+                                   "SELECT " MG_ORDER_COLUMNS " FROM orders o WHERE o.id = $1"};
+
 constexpr Statement kFindOrderForUpdate{"mg_find_order_for_update",
                                         "SELECT " MG_ORDER_COLUMNS
                                         " FROM orders o WHERE o.merchant_uid = $1 FOR UPDATE"};
@@ -152,9 +155,9 @@ constexpr Statement kSetClientSecret{"mg_set_client_secret",
 
 const std::vector<Statement>& order_statements() {
     static const std::vector<Statement> statements = {
-        kInsertOrder,         kFindOrder,        kFindOrderForUpdate, kListOrders,
-        kListOrdersByStatus,  kAppendOrderEvent, kSetOrderStatus,     kListOrderEvents,
-        kListUnsealedSecrets, kSetClientSecret,
+        kInsertOrder,     kFindOrder,           kFindOrderById,    kFindOrderForUpdate,
+        kListOrders,      kListOrdersByStatus,  kAppendOrderEvent, kSetOrderStatus,
+        kListOrderEvents, kListUnsealedSecrets, kSetClientSecret,
     };
     return statements;
 }
@@ -175,6 +178,10 @@ domain::Order insert_order(pqxx::work& txn, const domain::NewOrder& order) {
 std::optional<domain::Order> find_order(pqxx::transaction_base& txn,
                                         std::string_view merchant_uid) {
     return find_with(txn, kFindOrder, merchant_uid);
+}
+
+domain::Order find_order_by_id(pqxx::transaction_base& txn, std::int64_t id) {
+    return order_from_row(exec_statement(txn, kFindOrderById, id).at(0));
 }
 
 std::optional<domain::Order> find_order_for_update(pqxx::work& txn, std::string_view merchant_uid) {

@@ -21,6 +21,8 @@ domain::Order insert_order(pqxx::work& txn, const domain::NewOrder& order);
 // included: a read-only request then costs no BEGIN and COMMIT round trips.
 std::optional<domain::Order> find_order(pqxx::transaction_base& txn, std::string_view merchant_uid);
 
+// The order with this id (it must exist: ids come from rows that reference it).
+domain::Order find_order_by_id(pqxx::transaction_base& txn, std::int64_t id);
 // The same, locking the row (SELECT ... FOR UPDATE) until the transaction ends, so that a
 // decision taken on its status can't race another transaction's.
 std::optional<domain::Order> find_order_for_update(pqxx::work& txn, std::string_view merchant_uid);

@@ -10,7 +10,8 @@ const std::vector<Statement>& all_statements() {
         std::vector<Statement> all;
         for (const auto* group :
              {&order_statements(), &api_key_statements(), &idempotency_statements(),
-              &payment_statements(), &webhook_inbox_statements(), &lifecycle_statements()}) {
+              &payment_statements(), &webhook_inbox_statements(), &lifecycle_statements(),
+              &notification_statements()}) {
             all.insert(all.end(), group->begin(), group->end());
         }
         return all;

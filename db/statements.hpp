@@ -24,6 +24,7 @@ const std::vector<Statement>& idempotency_statements();
 const std::vector<Statement>& payment_statements();
 const std::vector<Statement>& webhook_inbox_statements();
 const std::vector<Statement>& lifecycle_statements();
+const std::vector<Statement>& notification_statements();
 
 // All of the above.
 const std::vector<Statement>& all_statements();

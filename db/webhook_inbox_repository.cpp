@@ -64,6 +64,20 @@ constexpr Statement kDeliveryState{"mg_delivery_state",
 constexpr Statement kFindDelivery{
     "mg_find_delivery", "SELECT " MG_DELIVERY_COLUMNS " FROM webhook_inbox WHERE id = $1"};
 
+// An operator's view of the inbox, newest first; the state filter is optional.
+constexpr Statement kListInbox{
+    "mg_list_inbox",
+    "SELECT " MG_DELIVERY_COLUMNS
+    " FROM webhook_inbox WHERE id < coalesce($1::bigint, "
+    "9223372036854775807) AND ($2::text IS NULL OR state = $2) ORDER BY id DESC LIMIT $3"};
+
+// An operator asks for a delivery to be processed again: due now, its attempts counted afresh.
+constexpr Statement kRetryInbox{
+    "mg_retry_inbox",
+    "UPDATE webhook_inbox SET state = 'pending', attempts = 0, next_attempt_at = now(), "
+    "processed_at = NULL, outcome = NULL WHERE id = $1 AND state IN ('failed', 'processed') "
+    "RETURNING " MG_DELIVERY_COLUMNS};
+
 // The backlog gauges: each count reads a partial index and stops at $1, so a scrape costs the
 // same however large the table (or a flood's backlog) grows.
 constexpr Statement kCountBacklog{
@@ -169,9 +183,13 @@ std::optional<std::string> unless_empty(const std::string& text) {
 
 const std::vector<Statement>& webhook_inbox_statements() {
     static const std::vector<Statement> statements = {
-        kInsertDelivery,  kClaimDueDeliveries,     kClaimDelivery,  kMarkDeliveryProcessed,
-        kRetryDelivery,   kDeliveryState,          kFindDelivery,   kCountBacklog,
-        kPurgeDeliveries, kClaimOrdersToReconcile, kScheduleLookup, kLookupSoon,
+        kInsertDelivery,  kClaimDueDeliveries,
+        kClaimDelivery,   kMarkDeliveryProcessed,
+        kRetryDelivery,   kDeliveryState,
+        kFindDelivery,    kCountBacklog,
+        kPurgeDeliveries, kClaimOrdersToReconcile,
+        kScheduleLookup,  kLookupSoon,
+        kListInbox,       kRetryInbox,
     };
     return statements;
 }
@@ -245,6 +263,28 @@ DeliveryState retry_delivery(pqxx::work& txn, std::int64_t id, std::string_view 
 
 std::optional<Delivery> find_delivery(pqxx::work& txn, std::int64_t id) {
     const auto result = exec_statement(txn, kFindDelivery, id);
+    if (result.empty()) {
+        return std::nullopt;
+    }
+    return delivery_from(result[0]);
+}
+
+std::vector<Delivery> list_inbox(pqxx::work& txn, std::optional<DeliveryState> state,
+                                 std::optional<std::int64_t> before_id, int limit) {
+    const auto before =
+        before_id ? std::optional<std::string>(std::to_string(*before_id)) : std::nullopt;
+    const auto state_text =
+        state ? std::optional<std::string>(std::string(to_string(*state))) : std::nullopt;
+    std::vector<Delivery> deliveries;
+    for (const auto& row :
+         exec_statement(txn, kListInbox, nullable(before), nullable(state_text), limit + 1)) {
+        deliveries.push_back(delivery_from(row));
+    }
+    return deliveries;
+}
+
+std::optional<Delivery> retry_inbox_delivery(pqxx::work& txn, std::int64_t id) {
+    const auto result = exec_statement(txn, kRetryInbox, id);
     if (result.empty()) {
         return std::nullopt;
     }

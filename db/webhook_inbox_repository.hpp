@@ -68,6 +68,14 @@ DeliveryState retry_delivery(pqxx::work& txn, std::int64_t id, std::string_view 
 
 std::optional<Delivery> find_delivery(pqxx::work& txn, std::int64_t id);
 
+// Deliveries newest first, in `state` when given, before `before_id` when given; one more than
+// `limit` tells whether another page exists.
+std::vector<Delivery> list_inbox(pqxx::work& txn, std::optional<DeliveryState> state,
+                                 std::optional<std::int64_t> before_id, int limit);
+// A failed (or processed) delivery due again now, its attempts counted afresh; nullopt when there
+// is no such delivery or it is pending already.
+std::optional<Delivery> retry_inbox_delivery(pqxx::work& txn, std::int64_t id);
+
 // Pending and failed deliveries, each counted up to kBacklogCountCap (a gauge at the cap means
 // "at least that many"): reading them costs the same whatever the table holds.
 inline constexpr std::int64_t kBacklogCountCap = 100'000;

@@ -195,6 +195,7 @@ Api::Api(ApiDependencies deps)
     add_order_routes(*this);
     add_payment_routes(*this);
     add_webhook_routes(*this);
+    add_notification_routes(*this);
 }
 
 void Api::add(http::Verb method, std::string pattern, Access access, ApiHandler handler) {

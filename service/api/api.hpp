@@ -111,5 +111,6 @@ void add_health_routes(Api& api);
 void add_order_routes(Api& api);
 void add_payment_routes(Api& api);
 void add_webhook_routes(Api& api);
+void add_notification_routes(Api& api);
 
 }  // namespace mg::api

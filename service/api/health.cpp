@@ -1,5 +1,6 @@
 // Liveness and readiness probes, and the Prometheus metrics.
 #include "db/migrations.hpp"
+#include "db/notifications_repository.hpp"
 #include "db/webhook_inbox_repository.hpp"
 #include "service/api/api.hpp"
 #include "service/common/log.hpp"
@@ -46,11 +47,12 @@ asio::awaitable<http::Response> scrape(runtime::DbExecutor& db, iamport::Client&
     gauges.notice_breaker_state = static_cast<int>(notice_iamport.breaker_state());
     try {
         const auto counts = co_await db.transact([](pqxx::work& work) {
-            auto result = db::count_backlog(work);
+            auto result = std::make_pair(db::count_backlog(work), db::count_event_backlog(work));
             return result;
         });
-        gauges.inbox_pending = counts.pending;
-        gauges.inbox_failed = counts.failed;
+        gauges.inbox_pending = counts.first.pending;
+        gauges.inbox_failed = counts.first.failed;
+        gauges.notification_backlog = counts.second;
     } catch (const std::exception& e) {
         // Metrics answer even while the database does not: the backlog reads -1 then.
         log::warn("metrics: inbox counts unavailable", {{"error", e.what()}});

@@ -5,6 +5,7 @@
 #include "service/common/crypto.hpp"
 #include "service/domain/order_json.hpp"
 #include "service/http/error.hpp"
+#include "service/payments/order_document.hpp"
 
 namespace mg::api {
 
@@ -54,32 +55,15 @@ boost::json::value order_json(const domain::Order& order,
 boost::json::value order_json(const domain::Order& order,
                               const std::vector<domain::Payment>& payments,
                               const std::optional<db::CashReceipt>& receipt, const Caller& caller) {
-    auto value = order_json(order, payments, caller);
-    boost::json::value shown;
-    if (receipt) {
-        auto& r = shown.emplace_object();
-        r["state"] = receipt->state;
-        r["type"] = receipt->type;
-        r["identifier_masked"] = receipt->identifier_masked;
-        r["identifier_type"] = receipt->identifier_type
-                                   ? boost::json::value(*receipt->identifier_type)
-                                   : boost::json::value();
-        r["imp_uid"] =
-            receipt->imp_uid ? boost::json::value(*receipt->imp_uid) : boost::json::value();
-        r["amount"] = receipt->amount ? boost::json::value(*receipt->amount) : boost::json::value();
-        r["apply_num"] =
-            receipt->apply_num ? boost::json::value(*receipt->apply_num) : boost::json::value();
-        r["receipt_url"] =
-            receipt->receipt_url ? boost::json::value(*receipt->receipt_url) : boost::json::value();
-        r["issued_at"] = receipt->issued_at;
-        r["cancelled_at"] = receipt->cancelled_at;
-    }
-    value.as_object()["cash_receipt"] = std::move(shown);
-    return value;
+    return order_json(payments::OrderView{order, payments, receipt}, caller);
 }
 
 boost::json::value order_json(const payments::OrderView& view, const Caller& caller) {
-    return order_json(view.order, view.payments, view.cash_receipt, caller);
+    auto value = payments::order_document(view);
+    if (!caller.is_browser()) {
+        value.as_object()["client_secret"] = client_secret_of(caller, view.order);
+    }
+    return value;
 }
 
 }  // namespace mg::api

@@ -11,6 +11,7 @@
 #include "service/api/api.hpp"
 #include "service/api/json_body.hpp"
 #include "service/api/order_access.hpp"
+#include "service/api/paging.hpp"
 #include "service/api/request_bodies.hpp"
 #include "service/common/crypto.hpp"
 #include "service/common/log.hpp"
@@ -24,59 +25,6 @@ namespace asio = boost::asio;
 using http::Status;
 
 namespace {
-
-constexpr int kDefaultPageSize = 20;
-constexpr int kMaxPageSize = 100;
-constexpr std::string_view kCursorPrefix = "o1:";
-
-std::optional<std::int64_t> parse_query_integer(std::string_view field, std::string_view text) {
-    std::int64_t value = 0;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || ptr != text.data() + text.size() || text.empty()) {
-        throw http::validation_failed(std::string(field),
-                                      std::string(field) + " must be an integer");
-    }
-    return value;
-}
-
-// created_from / created_to: UNIX seconds from 1970 to the end of year 9999, which PostgreSQL's
-// timestamps hold (beyond it the query would fail, not the request).
-constexpr std::int64_t kLatestSecond = 253402300799;
-std::optional<std::int64_t> parse_query_time(std::string_view field, std::string_view text) {
-    const auto value = parse_query_integer(field, text);
-    if (*value < 0 || *value > kLatestSecond) {
-        throw http::validation_failed(
-            std::string(field),
-            std::string(field) + " must be UNIX seconds between 0 and 253402300799");
-    }
-    return value;
-}
-
-// A query key as an error may name it: printable ASCII of a sane length, else not echoed.
-std::string echoable(std::string_view key) {
-    const bool printable =
-        !key.empty() && key.size() <= 64 && std::all_of(key.begin(), key.end(), [](char c) {
-            return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
-        });
-    return printable ? std::string(key) : std::string("query");
-}
-
-std::string encode_cursor(std::int64_t before_id) {
-    return crypto::base64url_encode(std::string(kCursorPrefix) + std::to_string(before_id));
-}
-
-std::int64_t decode_cursor(std::string_view cursor) {
-    std::string decoded;
-    std::int64_t id = 0;
-    if (crypto::base64url_decode(cursor, decoded) && decoded.starts_with(kCursorPrefix)) {
-        const std::string_view digits = std::string_view(decoded).substr(kCursorPrefix.size());
-        const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
-        if (ec == std::errc{} && ptr == digits.data() + digits.size() && id > 0) {
-            return id;
-        }
-    }
-    throw http::validation_failed("cursor", "cursor is not one this API returned");
-}
 
 db::OrderFilter decode_list_query(std::string_view target) {
     db::OrderFilter filter;
@@ -98,12 +46,7 @@ db::OrderFilter decode_list_query(std::string_view target) {
         } else if (key == "created_to") {
             filter.created_to = parse_query_time(key, value);
         } else if (key == "limit") {
-            const auto limit = *parse_query_integer(key, value);
-            if (limit < 1) {
-                throw http::validation_failed("limit", "limit must be at least 1");
-            }
-            // Above the maximum is clamped, not refused (SPEC §4).
-            filter.limit = static_cast<int>(std::min<std::int64_t>(limit, kMaxPageSize));
+            filter.limit = parse_limit(value);
         } else if (key == "cursor") {
             filter.before_id = decode_cursor(value);
         } else {

@@ -66,6 +66,25 @@ iamport::Channel read_channel(FieldReader& fields, const Config& config) {
     return channel;
 }
 
+// The account a virtual-account payment is refunded to, where given.
+void check_refund_account(const std::optional<std::string>& holder,
+                          const std::optional<std::string>& bank,
+                          const std::optional<std::string>& account,
+                          const std::optional<std::string>& tel) {
+    if (holder) {
+        check(domain::check_text("refund_holder", *holder, 1, domain::kMaxVbankHolder));
+    }
+    if (bank) {
+        check(domain::check_bank_code("refund_bank", *bank));
+    }
+    if (account) {
+        check(domain::check_text("refund_account", *account, 1, kMaxRefundAccount));
+    }
+    if (tel) {
+        check(domain::check_text("refund_tel", *tel, 1, domain::kMaxBuyerTel));
+    }
+}
+
 }  // namespace
 
 domain::NewOrder decode_new_order(const boost::json::object& body) {
@@ -200,19 +219,8 @@ CancelBody decode_cancel(const boost::json::object& body) {
         throw http::validation_failed("tax_free", "tax_free must be a whole number of won, >= 0");
     }
     check(domain::check_text("reason", *request.reason, 1, kMaxReason));
-    if (request.refund_holder) {
-        check(domain::check_text("refund_holder", *request.refund_holder, 1,
-                                 domain::kMaxVbankHolder));
-    }
-    if (request.refund_bank) {
-        check(domain::check_bank_code("refund_bank", *request.refund_bank));
-    }
-    if (request.refund_account) {
-        check(domain::check_text("refund_account", *request.refund_account, 1, kMaxRefundAccount));
-    }
-    if (request.refund_tel) {
-        check(domain::check_text("refund_tel", *request.refund_tel, 1, domain::kMaxBuyerTel));
-    }
+    check_refund_account(request.refund_holder, request.refund_bank, request.refund_account,
+                         request.refund_tel);
     return decoded;
 }
 
@@ -246,19 +254,8 @@ payments::Decision decode_review(const boost::json::object& body) {
     }
     check(domain::check_text("imp_uid", decision.imp_uid, 1, kMaxImpUid));
     check(domain::check_text("reason", decision.reason, 1, kMaxReason));
-    if (decision.refund_holder) {
-        check(domain::check_text("refund_holder", *decision.refund_holder, 1,
-                                 domain::kMaxVbankHolder));
-    }
-    if (decision.refund_bank) {
-        check(domain::check_bank_code("refund_bank", *decision.refund_bank));
-    }
-    if (decision.refund_account) {
-        check(domain::check_text("refund_account", *decision.refund_account, 1, kMaxRefundAccount));
-    }
-    if (decision.refund_tel) {
-        check(domain::check_text("refund_tel", *decision.refund_tel, 1, domain::kMaxBuyerTel));
-    }
+    check_refund_account(decision.refund_holder, decision.refund_bank, decision.refund_account,
+                         decision.refund_tel);
     return decision;
 }
 

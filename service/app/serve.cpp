@@ -23,6 +23,7 @@
 #include "service/http/server.hpp"
 #include "service/iamport/client.hpp"
 #include "service/metrics/metrics.hpp"
+#include "service/notify/dispatcher.hpp"
 #include "service/payments/reconciler.hpp"
 #include "service/payments/settlement.hpp"
 #include "service/runtime/db_executor.hpp"
@@ -151,6 +152,7 @@ int serve(const Config& config) {
                                        ? payments::DuplicatePolicy::refund
                                        : payments::DuplicatePolicy::review);
     payments::Reconciler reconciler(asio::make_strand(io), executor, notice_client, config);
+    notify::Dispatcher dispatcher(io.get_executor(), executor, config);
     api::Api api(api::ApiDependencies{config, executor, migrations, iamport_client, &notice_client,
                                       &reconciler});
     http::ServerLimits limits{config.limits.body_bytes, config.limits.header_bytes,
@@ -186,6 +188,7 @@ int serve(const Config& config) {
         }
         log::info("stopping: finishing requests in flight", {{"signal", signal}});
         reconciler.stop();
+        dispatcher.stop();
         if (admin_server) {
             admin_server->shutdown([] {});
         }
@@ -201,6 +204,7 @@ int serve(const Config& config) {
     });
 
     reconciler.start();
+    dispatcher.start();
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < threads_count; ++i) {
         threads.emplace_back([&io] { io.run(); });

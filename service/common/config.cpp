@@ -297,6 +297,29 @@ Config load_config(const Lookup& lookup, ConfigPurpose purpose) {
         config.webhook_retention_days =
             static_cast<int>(parse_unsigned("WEBHOOK_RETENTION_DAYS", *v, 1, 3650));
     }
+    if (auto allow = non_empty(lookup, "NOTIFY_ALLOW_PRIVATE")) {
+        if (*allow != "true" && *allow != "false") {
+            throw ConfigError("NOTIFY_ALLOW_PRIVATE", "must be true or false");
+        }
+        config.notify_allow_private = *allow == "true";
+    }
+    if (auto v = non_empty(lookup, "NOTIFY_TIMEOUT_MS")) {
+        config.notify_timeout =
+            std::chrono::milliseconds(parse_unsigned("NOTIFY_TIMEOUT_MS", *v, 100, 120'000));
+    }
+    if (auto v = non_empty(lookup, "NOTIFY_CONCURRENCY")) {
+        config.notify_concurrency = parse_unsigned("NOTIFY_CONCURRENCY", *v, 1, 1024);
+    }
+    if (auto v = non_empty(lookup, "NOTIFY_POLL_MS")) {
+        config.notify_poll_interval =
+            std::chrono::milliseconds(parse_unsigned("NOTIFY_POLL_MS", *v, 10, 60'000));
+    }
+    if (auto schedule = non_empty(lookup, "NOTIFY_RETRY_SCHEDULE")) {
+        for (const auto& wait : split_list(*schedule)) {
+            config.notify_retry_schedule.emplace_back(
+                parse_unsigned("NOTIFY_RETRY_SCHEDULE", wait, 1, 7 * 86'400));
+        }
+    }
     if (auto policy = non_empty(lookup, "DUPLICATE_PAYMENT_POLICY")) {
         if (*policy != "review" && *policy != "refund") {
             throw ConfigError("DUPLICATE_PAYMENT_POLICY", "must be review or refund");

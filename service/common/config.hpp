@@ -77,6 +77,15 @@ struct Config {
     // DUPLICATE_PAYMENT_POLICY: a second payment taking money for an order another payment
     // already settled goes to review, or is refunded in full automatically.
     bool refund_duplicate_payments = false;
+    // The shop's events (SPEC §11): private, loopback and link-local targets (and plain http)
+    // only when allowed; one attempt's whole time; the waits between attempts (empty: the
+    // default of about three days); attempts at once per instance; how often due ones are looked
+    // for.
+    bool notify_allow_private = false;
+    std::chrono::milliseconds notify_timeout{10'000};
+    std::vector<std::chrono::seconds> notify_retry_schedule;
+    std::size_t notify_concurrency = 32;
+    std::chrono::milliseconds notify_poll_interval{200};
     // Browser callers (a client secret): a token bucket per order, per secret and per source
     // address (the peer, or X-Forwarded-For from WEBHOOK_TRUSTED_PROXIES).
     double browser_rate_per_second = 5;

@@ -59,6 +59,15 @@ std::string base64url_encode(std::string_view data) {
     return out;
 }
 
+std::string base64_encode(std::string_view data) {
+    auto out = base64url_encode(data);
+    for (auto& c : out) {
+        c = c == '-' ? '+' : c == '_' ? '/' : c;
+    }
+    out.append((4 - out.size() % 4) % 4, '=');
+    return out;
+}
+
 bool base64url_decode(std::string_view text, std::string& out) {
     out.clear();
     if (text.size() % 4 == 1) {

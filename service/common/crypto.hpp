@@ -21,6 +21,8 @@ std::string base64url_encode(std::string_view data);
 // Empty optional-like result is signalled by returning false.
 bool base64url_decode(std::string_view text, std::string& out);
 
+// Standard base64 (RFC 4648 §4, `+/`, with padding).
+std::string base64_encode(std::string_view data);
 // Standard base64 (RFC 4648 §4, `+/`, padding optional) as configuration holds keys; false when
 // `text` is not that.
 bool base64_decode(std::string_view text, std::string& out);

@@ -97,6 +97,19 @@ struct Registry {
             .Register(*registry);
     prometheus::Gauge& inbox_pending = inbox.Add({{"state", "pending"}});
     prometheus::Gauge& inbox_failed = inbox.Add({{"state", "failed"}});
+    prometheus::Family<prometheus::Counter>& notifications =
+        BuildCounter()
+            .Name("mg_notifications_total")
+            .Help(
+                "Attempts to deliver the gateway's events to the shop's endpoints, by outcome "
+                "(delivered, retry, failed)")
+            .Register(*registry);
+    prometheus::Gauge& notification_backlog =
+        BuildGauge()
+            .Name("mg_notification_backlog")
+            .Help("Event deliveries waiting to be sent or retried (capped at 100000; -1 unknown)")
+            .Register(*registry)
+            .Add({});
 };
 
 Registry& registry() {
@@ -143,6 +156,10 @@ void count_review(std::string_view cause) {
     registry().reviews.Add({{"cause", std::string(cause)}}).Increment();
 }
 
+void count_notification(std::string_view outcome) {
+    registry().notifications.Add({{"outcome", std::string(outcome)}}).Increment();
+}
+
 void count_unsolicited_payment() {
     registry().unsolicited.Increment();
 }
@@ -161,6 +178,7 @@ std::string scrape(const Gauges& gauges) {
     r.breaker.Set(gauges.breaker_state);
     r.notice_breaker.Set(gauges.notice_breaker_state);
     r.inbox_pending.Set(static_cast<double>(gauges.inbox_pending));
+    r.notification_backlog.Set(static_cast<double>(gauges.notification_backlog));
     r.inbox_failed.Set(static_cast<double>(gauges.inbox_failed));
     return prometheus::TextSerializer().Serialize(r.registry->Collect());
 }

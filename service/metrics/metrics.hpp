@@ -23,6 +23,8 @@ void count_review(std::string_view cause);
 // A payment reported for one of our orders that moved no money and that no call of ours
 // started (mg_unsolicited_payments_total): recorded for operators, it changed nothing.
 void count_unsolicited_payment();
+// An attempt to deliver one of our events (mg_notifications_total): delivered, retry, failed.
+void count_notification(std::string_view outcome);
 // A reconciler pass over "inbox" or "orders", and whether it completed.
 void count_reconciler_pass(std::string_view kind, bool ok);
 
@@ -35,6 +37,7 @@ struct Gauges {
     // -1 when unknown (the database did not answer the scrape's count).
     std::int64_t inbox_pending = -1;
     std::int64_t inbox_failed = -1;
+    std::int64_t notification_backlog = -1;
 };
 
 // The registry in Prometheus text format, with `gauges` set first.

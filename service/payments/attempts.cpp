@@ -246,4 +246,22 @@ const domain::Payment* open_vbank(const std::vector<domain::Payment>& payments) 
     return nullptr;
 }
 
+void require_refund_account(const domain::Payment& payment,
+                            const std::optional<std::string>& holder,
+                            const std::optional<std::string>& bank,
+                            const std::optional<std::string>& account) {
+    if (payment.pay_method != "vbank") {
+        return;
+    }
+    const std::pair<const char*, const std::optional<std::string>*> required[] = {
+        {"refund_holder", &holder}, {"refund_bank", &bank}, {"refund_account", &account}};
+    for (const auto& [field, value] : required) {
+        if (!*value) {
+            throw Failure(Kind::invalid, "validation_failed",
+                          std::string(field) + " is required to refund a virtual account payment",
+                          field);
+        }
+    }
+}
+
 }  // namespace mg::payments

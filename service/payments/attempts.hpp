@@ -71,6 +71,13 @@ boost::asio::awaitable<void> finish_refused_and_sync(
 // Admissions: a pending order may be paid.
 AttemptPlan require_payable(const domain::Order& order, const std::vector<domain::Payment>&);
 
+// A virtual-account payment is refunded by bank transfer: the account must be named (a Failure
+// naming the missing field otherwise).
+void require_refund_account(const domain::Payment& payment,
+                            const std::optional<std::string>& holder,
+                            const std::optional<std::string>& bank,
+                            const std::optional<std::string>& account);
+
 // The order's virtual account still awaiting deposit.
 const domain::Payment* open_vbank(const std::vector<domain::Payment>& payments);
 

@@ -225,20 +225,8 @@ asio::awaitable<Answer> cancel_payment(CallDeps& deps, const Call& call,
                               "at most " + std::to_string(balance) + " can still be cancelled",
                               "amount");
             }
-            if (paid->pay_method == "vbank") {
-                const std::pair<const char*, const std::optional<std::string>*> required[] = {
-                    {"refund_holder", &request.refund_holder},
-                    {"refund_bank", &request.refund_bank},
-                    {"refund_account", &request.refund_account}};
-                for (const auto& [field, value] : required) {
-                    if (!*value) {
-                        throw Failure(
-                            Kind::invalid, "validation_failed",
-                            std::string(field) + " is required to refund a virtual account payment",
-                            field);
-                    }
-                }
-            }
+            require_refund_account(*paid, request.refund_holder, request.refund_bank,
+                                   request.refund_account);
             const auto cancelled = amount.value_or(balance);
             const auto tax_free = tax_free_of_cancel(*paid, cancelled, asked_tax_free);
             request.imp_uid = paid->imp_uid;

@@ -11,6 +11,7 @@
 #include "service/domain/order_state.hpp"
 #include "service/iamport/client.hpp"
 #include "service/payments/attempts.hpp"
+#include "service/payments/order_document.hpp"
 #include "service/runtime/db_executor.hpp"
 
 namespace mg::payments {
@@ -49,23 +50,6 @@ void require_in_review(const domain::Order& order) {
     }
 }
 
-void require_refund_account(const domain::Payment& payment, const Decision& decision) {
-    if (payment.pay_method != "vbank") {
-        return;
-    }
-    const std::pair<const char*, const std::optional<std::string>*> required[] = {
-        {"refund_holder", &decision.refund_holder},
-        {"refund_bank", &decision.refund_bank},
-        {"refund_account", &decision.refund_account}};
-    for (const auto& [field, value] : required) {
-        if (!*value) {
-            throw Failure(Kind::invalid, "validation_failed",
-                          std::string(field) + " is required to refund a virtual account payment",
-                          field);
-        }
-    }
-}
-
 std::string decision_details(const Decision& decision, domain::Amount amount) {
     boost::json::object details;
     details["action"] = decision.action == Decision::Action::refund ? "refund" : "accept";
@@ -90,6 +74,7 @@ void record(pqxx::work& work, domain::Order& order, const Decision& decision, Or
                {"to", domain::to_string(target)},
                {"actor", decision.actor}});
     order.status = target;
+    emit_event(work, order, "order.review_decided");
 }
 
 // refund, once the payment holds nothing more: it is set aside and the order follows the rest.
@@ -137,7 +122,8 @@ asio::awaitable<Answer> decide_refund(CallDeps& deps, const Call& call, const De
             if (payment == nullptr || payment->cancellable_balance() <= 0) {
                 throw conflict("balance_changed", "the payment holds nothing more to refund");
             }
-            require_refund_account(*payment, decision);
+            require_refund_account(*payment, decision.refund_holder, decision.refund_bank,
+                                   decision.refund_account);
             const auto balance = payment->cancellable_balance();
             const auto tax_free = tax_free_of_cancel(*payment, balance, std::nullopt);
             request.imp_uid = payment->imp_uid;

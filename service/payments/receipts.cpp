@@ -9,6 +9,7 @@
 #include "service/domain/order_state.hpp"
 #include "service/iamport/client.hpp"
 #include "service/payments/attempts.hpp"
+#include "service/payments/order_document.hpp"
 #include "service/runtime/db_executor.hpp"
 
 namespace mg::payments {
@@ -52,8 +53,16 @@ const crypto::SecretKey& secrets_of(const CallDeps& deps) {
     return *deps.secrets;
 }
 
+// Writes the receipt; one issued or cancelled now is told to the shop (an event, in the same
+// transaction).
 void record(pqxx::work& work, const db::CashReceipt& receipt) {
     db::update_cash_receipt(work, receipt);
+    if (receipt.state == "issued" || (receipt.state == "cancelled" && receipt.issued_at > 0)) {
+        const auto order = db::find_order_by_id(work, receipt.order_id);
+        emit_event(work, order,
+                   receipt.state == "issued" ? "order.cash_receipt_issued"
+                                             : "order.cash_receipt_cancelled");
+    }
 }
 
 // Calls iamport for `issue` and writes what came of it. `retry_later`: a call that was not sent

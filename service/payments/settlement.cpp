@@ -14,6 +14,7 @@
 #include "service/domain/order_state.hpp"
 #include "service/iamport/client.hpp"
 #include "service/metrics/metrics.hpp"
+#include "service/payments/order_document.hpp"
 #include "service/runtime/db_executor.hpp"
 
 namespace mg::payments {
@@ -238,6 +239,7 @@ Applied apply_payment(pqxx::work& txn, domain::Order& order, const domain::Payme
                                            {"imp_uid", record.imp_uid},
                                            {"cause", domain::to_string(cause)}});
         order.status = next;
+        emit_event(txn, order, event_type_of(next));
     }
     Applied applied;
     applied.path = verdict.path;
@@ -321,6 +323,7 @@ bool expire_if_due(pqxx::work& txn, domain::Order& order, domain::EventCause cau
     log::info("order expired: no deposit before the due time",
               {{"merchant_uid", order.merchant_uid}, {"imp_uid", *last_vbank}});
     order.status = OrderStatus::expired;
+    emit_event(txn, order, event_type_of(order.status));
     return true;
 }
 

@@ -28,9 +28,9 @@ namespace {
 using namespace std::chrono_literals;
 
 const std::vector<std::string> kReportingViews = {
-    "cash_receipts", "daily_sales",      "orders",       "orders_by_status",
-    "payments",      "review_decisions", "stuck_orders", "unsolicited_payments",
-    "webhook_health"};
+    "cash_receipts",        "daily_sales",   "notification_health", "orders",
+    "orders_by_status",     "payments",      "review_decisions",    "stuck_orders",
+    "unsolicited_payments", "webhook_health"};
 
 std::string random_suffix() {
     static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
