@@ -12,7 +12,7 @@ request arrived) minus the event's events.created_at read from the database with
 precision: the same clock on the same machine. Every delivery must verify (exit 1 otherwise).
 See tests/bench/README.md ("Event delivery latency").
 
-    tests/bench/notify-latency [--events 1000] [--concurrency 4] [--poll-ms 200]
+    tests/bench/notify-latency [--events 1000] [--concurrency 4] [--poll-ms 200] [--rate R]
     python3 tests/bench/notify_latency.py --gateway BINARY [...]
 """
 
@@ -140,13 +140,19 @@ class Bench:
                      {"secrets": [endpoint["secret"]], "mode": "ok"})
         return endpoint["id"]
 
-    def worker(self, deadline):
+    def worker(self, started, deadline):
         try:
             while time.monotonic() < deadline:
                 with self.lock:
                     if self.next_index >= self.args.events or self.errors:
                         return
+                    index = self.next_index
                     self.next_index += 1
+                if self.args.rate > 0:
+                    # Paced: the index-th payment starts at its slot (late ones at once).
+                    pause = started + index / self.args.rate - time.monotonic()
+                    if pause > 0:
+                        time.sleep(pause)
                 order = self.gw("POST", "/v1/orders", {"name": "bench", "amount": 1000})
                 uid = order["merchant_uid"]
                 paid = self.gw("POST", f"/v1/orders/{uid}/benepia-payment",
@@ -162,7 +168,7 @@ class Bench:
     def run(self):
         deadline = time.monotonic() + self.args.budget_seconds
         started = time.monotonic()
-        threads = [threading.Thread(target=self.worker, args=(deadline,), daemon=True)
+        threads = [threading.Thread(target=self.worker, args=(started, deadline), daemon=True)
                    for _ in range(self.args.concurrency)]
         for thread in threads:
             thread.start()
@@ -186,7 +192,8 @@ class Bench:
             "SELECT id, type, extract(epoch FROM created_at) * 1000 FROM events ORDER BY seq")
         events = {row[0]: (row[1], float(row[2])) for row in rows}
         attempts = self.stack.cluster.psql(
-            "SELECT latency_ms, http_status FROM delivery_attempts")
+            "SELECT d.event_id, a.latency_ms, coalesce(a.http_status, 0) FROM delivery_attempts a "
+            "JOIN event_deliveries d ON d.id = a.delivery_id")
         return deliveries, events, attempts
 
 
@@ -204,6 +211,28 @@ def measure(deliveries, events, attempts):
             continue
         first[event_id] = delivery
     latencies = [first[e]["received_at"] - events[e][1] for e in first]
+    # Rates over the run: events written per second (first to last created_at) and deliveries
+    # per second (first to last arrival). Deliveries slower than events: a backlog grew, and the
+    # latencies include its queueing.
+    created = sorted(t for _, t in events.values())
+    arrived = sorted(d["received_at"] for d in first.values())
+
+    def rate(instants):
+        span = (instants[-1] - instants[0]) / 1000 if len(instants) > 1 else 0
+        return (len(instants) - 1) / span if span > 0 else None
+
+    # The most attempts the gateway had under way at once: each attempt taken as its measured
+    # duration (delivery_attempts.latency_ms) ending when the receiver answered it.
+    edges = []
+    for event_id, latency_ms, _ in attempts:
+        delivery = first.get(event_id)
+        if delivery is not None and delivery.get("answered_at") is not None:
+            edges += [(delivery["answered_at"] - int(latency_ms), 1),
+                      (delivery["answered_at"], -1)]
+    at_once = most = 0
+    for _, step in sorted(edges):   # an end before a start at the same instant
+        at_once += step
+        most = max(most, at_once)
     types = {}
     for event_type, _ in events.values():
         types[event_type] = types.get(event_type, 0) + 1
@@ -220,10 +249,13 @@ def measure(deliveries, events, attempts):
                                if isinstance(d.get("payload"), dict)
                                and d["payload"].get("id") == e
                                and d["payload"].get("type") == events[e][0]),
+        "events_per_second": rate(created),
+        "deliveries_per_second": rate(arrived),
+        "most_attempts_at_once": most,
         "latency_ms": summary(latencies),
-        "attempt_ms": summary([int(a[0]) for a in attempts]),
+        "attempt_ms": summary([int(a[1]) for a in attempts]),
         "attempts": len(attempts),
-        "attempts_not_2xx": sum(1 for a in attempts if not a[1].startswith("2")),
+        "attempts_not_2xx": sum(1 for a in attempts if not a[2].startswith("2")),
     }
 
 
@@ -235,11 +267,15 @@ def git(*args):
 def table(args, results):
     lat = results["latency_ms"]
     att = results["attempt_ms"]
+    pacing = f"paced at {args.rate:g}/s" if args.rate > 0 else "unpaced"
+    written, delivered = results["events_per_second"], results["deliveries_per_second"]
     lines = [
-        f"event delivery latency: status change (events.created_at) → receiver received_at",
-        f"{results['events']} events {results['event_types']}, {args.concurrency} workers, "
-        f"{results['events_per_second']:.1f} events/s offered over "
-        f"{results['produce_seconds']:.1f} s, NOTIFY_POLL_MS {args.poll_ms}",
+        "event delivery latency: status change (events.created_at) → receiver received_at",
+        f"{results['events']} events {results['event_types']}, {args.concurrency} workers "
+        f"{pacing}, NOTIFY_POLL_MS {args.poll_ms}",
+        f"events written {written or 0:.1f}/s, delivered {delivered or 0:.1f}/s"
+        + ("  — the dispatcher fell behind: the latencies include its backlog"
+           if written and delivered and delivered < 0.9 * written else ""),
         "",
         f"{'':22} {'min':>8} {'median':>8} {'p95':>8} {'p99':>8} {'max':>8} {'mean':>8}",
     ]
@@ -256,7 +292,8 @@ def table(args, results):
         "",
         f"deliveries {results['deliveries']}, verified {results['verified']}, events missing "
         f"{results['missing']}, duplicates {results['duplicates']}, attempts "
-        f"{results['attempts']} ({results['attempts_not_2xx']} not 2xx)",
+        f"{results['attempts']} ({results['attempts_not_2xx']} not 2xx), at most "
+        f"{results['most_attempts_at_once']} under way at once",
         f"machine: {results['cpus']} CPUs; commit {results['commit']}"
         + (" (with uncommitted changes)" if results["dirty"] else ""),
     ]
@@ -269,6 +306,9 @@ def main(argv=None):
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--poll-ms", type=int, default=200, help="the gateway's NOTIFY_POLL_MS")
+    parser.add_argument("--rate", type=float, default=0,
+                        help="payments per second, all workers together (0: as fast as the "
+                             "workers go)")
     parser.add_argument("--log-level", default="info", help="the gateway's (as deployed)")
     parser.add_argument("--budget-seconds", type=float, default=600,
                         help="the most the orders may take to be made and paid")
@@ -278,8 +318,8 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join(ROOT, "build/release/notify-latency.txt"),
                         help="the table; the figures go to the same name with .json")
     args = parser.parse_args(argv)
-    if args.events < 1 or args.concurrency < 1:
-        parser.error("--events and --concurrency must be at least 1")
+    if args.events < 1 or args.concurrency < 1 or args.rate < 0:
+        parser.error("--events and --concurrency must be at least 1, --rate at least 0")
 
     ensure_receiver_packages()
     work_dir = args.work_dir or tempfile.mkdtemp(prefix="mg-notify-latency-")
@@ -293,7 +333,9 @@ def main(argv=None):
             bench = Bench(args, stack, receiver)
             endpoint = bench.register()
             log(f"endpoint {endpoint} → receiver :{receiver.port}; {args.events} orders paid "
-                f"with Benepia by {args.concurrency} workers, NOTIFY_POLL_MS {args.poll_ms}…")
+                f"with Benepia by {args.concurrency} workers"
+                + (f" at {args.rate:g}/s" if args.rate > 0 else "")
+                + f", NOTIFY_POLL_MS {args.poll_ms}…")
             seconds = bench.run()
             deliveries, events, attempts = bench.collect()
         finally:
@@ -302,7 +344,7 @@ def main(argv=None):
         results = measure(deliveries, events, attempts)
         results.update({
             "poll_ms": args.poll_ms, "concurrency": args.concurrency,
-            "produce_seconds": seconds, "events_per_second": args.events / seconds,
+            "rate": args.rate, "produce_seconds": seconds,
             "cpus": os.cpu_count(), "commit": git("rev-parse", "--short", "HEAD"),
             "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
             "gateway": args.gateway,
