@@ -50,16 +50,23 @@ constexpr Statement kDeleteEndpoint{
     "  WHERE endpoint_id IN (SELECT id FROM gone) AND state = 'pending') "
     "SELECT id FROM gone"};
 
-// Busy endpoints come as one array parameter; the lease keeps a claimed row from being claimed
-// again until its attempt has been recorded or the instance making it has died.
+// Busy endpoints come as one array parameter, and at most $4 rows per endpoint are taken, the
+// soonest due of each: the candidates are picked without locks, then locked with SKIP LOCKED and
+// checked again, so rows another instance claims meanwhile are passed over. The lease keeps a
+// claimed row from being claimed again until its attempt has been recorded or the instance
+// making it has died.
 constexpr Statement kClaimEventDeliveries{
     "mg_claim_event_deliveries",
     "WITH claimed AS ("
     "  UPDATE event_deliveries d SET attempts = attempts + 1, "
     "  next_attempt_at = now() + $2::bigint * interval '1 second' "
-    "  WHERE d.id IN (SELECT id FROM event_deliveries WHERE state = 'pending' "
-    "    AND next_attempt_at <= now() AND NOT (endpoint_id = ANY ($3::text[])) "
-    "    ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+    "  WHERE d.id IN (SELECT id FROM event_deliveries WHERE id IN ("
+    "      SELECT id FROM (SELECT id, next_attempt_at, row_number() OVER ("
+    "        PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth "
+    "        FROM event_deliveries WHERE state = 'pending' AND next_attempt_at <= now() "
+    "        AND NOT (endpoint_id = ANY ($3::text[]))) due "
+    "      WHERE nth <= $4 ORDER BY next_attempt_at, id LIMIT $1) "
+    "    AND state = 'pending' AND next_attempt_at <= now() FOR UPDATE SKIP LOCKED) "
     "  RETURNING d.id, d.event_id, d.endpoint_id, d.attempts) "
     "SELECT c.id, c.event_id, c.endpoint_id, w.url, w.secret_sealed, "
     "CASE WHEN w.previous_secret_until > now() THEN w.previous_secret_sealed END, c.attempts, "
@@ -235,10 +242,11 @@ bool delete_endpoint(pqxx::work& txn, std::string_view id) {
 
 std::vector<DueDelivery> claim_due_event_deliveries(pqxx::work& txn, int limit,
                                                     std::chrono::seconds lease,
-                                                    const std::vector<std::string>& busy) {
+                                                    const std::vector<std::string>& busy,
+                                                    int per_endpoint) {
     std::vector<DueDelivery> due;
     for (const auto& row : exec_statement(txn, kClaimEventDeliveries, limit, seconds_of(lease),
-                                          text_array_literal(busy))) {
+                                          text_array_literal(busy), per_endpoint)) {
         due.push_back(DueDelivery{row[0].as<std::int64_t>(), row[1].as<std::string>(),
                                   row[2].as<std::string>(), row[3].as<std::string>(),
                                   row[4].as<std::string>(), optional_field<std::string>(row[5]),

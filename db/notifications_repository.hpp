@@ -56,11 +56,13 @@ struct DueDelivery {
     std::string body;                                   // the event as sent
 };
 
-// Claims up to `limit` due deliveries, soonest first, passing over those of `busy` endpoints and
-// rows another transaction holds: attempts + 1, next_attempt_at = now() + lease.
+// Claims up to `limit` due deliveries, soonest first and at most `per_endpoint` of any one
+// endpoint, passing over those of `busy` endpoints and rows another transaction holds:
+// attempts + 1, next_attempt_at = now() + lease.
 std::vector<DueDelivery> claim_due_event_deliveries(pqxx::work& txn, int limit,
                                                     std::chrono::seconds lease,
-                                                    const std::vector<std::string>& busy);
+                                                    const std::vector<std::string>& busy,
+                                                    int per_endpoint);
 
 struct AttemptRecord {
     std::optional<int> http_status;

@@ -152,7 +152,7 @@ int serve(const Config& config) {
                                        ? payments::DuplicatePolicy::refund
                                        : payments::DuplicatePolicy::review);
     payments::Reconciler reconciler(asio::make_strand(io), executor, notice_client, config);
-    notify::Dispatcher dispatcher(io.get_executor(), executor, config);
+    notify::Dispatcher dispatcher(asio::make_strand(io), executor, config);
     api::Api api(api::ApiDependencies{config, executor, migrations, iamport_client, &notice_client,
                                       &reconciler});
     http::ServerLimits limits{config.limits.body_bytes, config.limits.header_bytes,

@@ -76,6 +76,7 @@ struct Dispatcher::State : std::enable_shared_from_this<State> {
     std::map<std::string, std::size_t> in_flight;  // per endpoint
     std::size_t total_in_flight = 0;
 
+    // Endpoints with kPerEndpoint attempts under way here: they get none more for now.
     std::vector<std::string> busy_endpoints() {
         std::lock_guard lock(mutex);
         std::vector<std::string> busy;
@@ -87,12 +88,16 @@ struct Dispatcher::State : std::enable_shared_from_this<State> {
         return busy;
     }
 
+    // An attempt ended: room for the next one at once, not at the next poll.
     void finished(const std::string& endpoint) {
-        std::lock_guard lock(mutex);
-        if (--in_flight[endpoint] == 0) {
-            in_flight.erase(endpoint);
+        {
+            std::lock_guard lock(mutex);
+            if (--in_flight[endpoint] == 0) {
+                in_flight.erase(endpoint);
+            }
+            --total_in_flight;
         }
-        --total_in_flight;
+        timer.cancel();
     }
 
     std::optional<std::string> open(const std::optional<std::string>& sealed) {
@@ -153,7 +158,11 @@ struct Dispatcher::State : std::enable_shared_from_this<State> {
         finished(due.endpoint_id);
     }
 
-    asio::awaitable<void> claim_pass() {
+    // Claims what is due and starts each attempt; how many it claimed. A claim takes at most
+    // kPerEndpoint of one endpoint and none of an endpoint with kPerEndpoint under way, so a slow
+    // endpoint's queue waits behind its own attempts (at most 2 × kPerEndpoint − 1 at once),
+    // nobody else's. All of it runs on one strand: the loop, the attempts and their ends.
+    asio::awaitable<std::size_t> claim_pass() {
         std::size_t room = 0;
         {
             std::lock_guard lock(mutex);
@@ -162,7 +171,7 @@ struct Dispatcher::State : std::enable_shared_from_this<State> {
                        : 0;
         }
         if (room == 0) {
-            co_return;
+            co_return 0;
         }
         const auto busy = busy_endpoints();
         // The lease outlasts the whole attempt: nobody else takes it while it is under way.
@@ -170,7 +179,8 @@ struct Dispatcher::State : std::enable_shared_from_this<State> {
                            std::chrono::seconds(5);
         auto due = co_await db.transact([&](pqxx::work& work) {
             auto claimed = db::claim_due_event_deliveries(
-                work, static_cast<int>(std::min<std::size_t>(room, kClaimBatch)), lease, busy);
+                work, static_cast<int>(std::min<std::size_t>(room, kClaimBatch)), lease, busy,
+                static_cast<int>(kPerEndpoint));
             return claimed;
         });
         for (auto& delivery : due) {
@@ -181,17 +191,22 @@ struct Dispatcher::State : std::enable_shared_from_this<State> {
             }
             asio::co_spawn(executor, deliver(std::move(delivery)), asio::detached);
         }
+        co_return due.size();
     }
 
     asio::awaitable<void> loop() {
         auto self = shared_from_this();
         while (!stopped) {
+            std::size_t claimed = 0;
             try {
-                co_await claim_pass();
+                claimed = co_await claim_pass();
             } catch (const std::exception& e) {
                 log::warn("claiming event deliveries failed", {{"error", e.what()}});
             }
-            timer.expires_after(config.notify_poll_interval);
+            // A full batch means more is due: claim again after a breath, not a whole interval.
+            timer.expires_after(claimed >= static_cast<std::size_t>(kClaimBatch)
+                                    ? std::chrono::milliseconds(5)
+                                    : config.notify_poll_interval);
             boost::system::error_code ec;
             co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         }

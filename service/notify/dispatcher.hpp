@@ -23,6 +23,7 @@ std::vector<std::chrono::seconds> default_retry_schedule();
 
 class Dispatcher {
   public:
+    // `executor`: a strand (the dispatcher's state is touched from its loop and its attempts).
     Dispatcher(boost::asio::any_io_executor executor, runtime::DbExecutor& db,
                const Config& config);
     ~Dispatcher();

@@ -2,6 +2,7 @@
 // receiver that uses the official `standardwebhooks` npm package (tests/notifications/receiver),
 // so a signature the ecosystem cannot check fails here.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -28,12 +29,18 @@ std::int64_t now_ms() {
 // The Node receiver, on a free loopback port.
 class Receiver {
   public:
+    // One log per receiver: tests run in parallel processes, each with its own.
+    static std::string log_path() {
+        static int count = 0;
+        return ::testing::TempDir() + "mg-receiver-" + std::to_string(getpid()) + "-" +
+               std::to_string(count++) + ".log";
+    }
     Receiver() {
         process_ = std::make_unique<ChildProcess>(ChildProcess::Options{
             {"node", std::string(kSourceDir) + "/tests/notifications/receiver/receiver.mjs",
              "--port", "0"},
             {},
-            ::testing::TempDir() + "receiver-" + std::to_string(now_ms()) + ".log"});
+            log_path()});
         const std::string marker = "LISTENING ";
         if (!process_->wait_for_output(marker, 15s)) {
             throw std::runtime_error("the receiver did not start:\n" + process_->output());
