@@ -64,6 +64,7 @@ void new_order(const json::object& body) {
     const auto order = mg::api::decode_new_order(body);
     MG_FUZZ_CHECK(!mg::domain::validate_new_order(order));
     MG_FUZZ_CHECK(amount_in_range(order.amount));
+    MG_FUZZ_CHECK(order.tax_free >= 0 && order.tax_free <= order.amount);
     MG_FUZZ_CHECK(order.client_secret.starts_with("cs_"));
 
     // Written back the way the API shows an order, less what the server decides, it is a valid
@@ -143,14 +144,24 @@ void complete(const json::object& body) {
 }
 
 void cancel(const json::object& body) {
-    const auto request = mg::api::decode_cancel(body);
+    const auto whole = mg::api::decode_cancel(body);
+    const auto& request = whole.request;
     MG_FUZZ_CHECK(!request.amount || amount_in_range(*request.amount));
+    MG_FUZZ_CHECK(!request.tax_free ||
+                  (*request.tax_free >= 0 && *request.tax_free <= mg::domain::kMaxAmount));
     MG_FUZZ_CHECK(request.reason && !request.reason->empty());
     MG_FUZZ_CHECK(!request.imp_uid && request.checksum == 0);
+    // A cash receipt's identifier, when given, is digits only (10 to 19 of them).
+    if (whole.cash_receipt) {
+        const auto& id = whole.cash_receipt->identifier;
+        MG_FUZZ_CHECK(id.size() >= 10 && id.size() <= 19);
+        MG_FUZZ_CHECK(id.find_first_not_of("0123456789") == std::string::npos);
+    }
     auto sent = mg::iamport::to_body(request);
     sent.erase("checksum");  // the caller's, from the order's payments
-    const auto decoded = mg::api::decode_cancel(reparse(sent));
+    const auto decoded = mg::api::decode_cancel(reparse(sent)).request;
     MG_FUZZ_CHECK(decoded.amount == request.amount);
+    MG_FUZZ_CHECK(decoded.tax_free == request.tax_free);
     MG_FUZZ_CHECK(decoded.reason == request.reason);
     MG_FUZZ_CHECK(decoded.refund_holder == request.refund_holder);
     MG_FUZZ_CHECK(decoded.refund_bank == request.refund_bank);
