@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "chaos"))
 
-from chaos_env import Stack, _child_setup, kill_group  # noqa: E402
+from chaos_env import Stack, _child_setup, stop_child  # noqa: E402
 
 RECEIVER_DIR = os.path.join(ROOT, "tests", "notifications", "receiver")
 ENDPOINT = "bench"
@@ -92,13 +91,7 @@ class Receiver:
         self.process.stdout.close()
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            kill_group(self.process, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                kill_group(self.process)
-                self.process.wait()
+        stop_child(self.process)
 
 
 class Bench:

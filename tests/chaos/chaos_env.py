@@ -59,6 +59,18 @@ def kill_group(process, sig=signal.SIGKILL):
         pass
 
 
+def stop_child(process, grace=5):
+    """SIGTERM to the child's process group, SIGKILL after `grace` seconds; waits for it."""
+    if process is None or process.poll() is not None:
+        return
+    kill_group(process, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        kill_group(process)
+        process.wait()
+
+
 class TransportError(Exception):
     """No HTTP answer. `refused` means the request surely never reached the server."""
 
@@ -212,13 +224,7 @@ class Simulator:
         return answer.json()
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            kill_group(self.process, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                kill_group(self.process)
-                self.process.wait()
+        stop_child(self.process)
 
 
 class Gateway:

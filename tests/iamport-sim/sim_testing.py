@@ -92,3 +92,23 @@ class WebhookReceiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class SimTestCase:
+    """A simulator and a webhook receiver shared by a test class, reset before each test.
+    Mixed into unittest.TestCase classes: `class Lifecycle(SimTestCase, unittest.TestCase)`."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Sim()
+        cls.receiver = WebhookReceiver()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.receiver.close()
+        assert cls.sim.stop() == 0
+
+    def setUp(self):
+        self.sim.call("POST", "/__sim/reset", {})
+        self.receiver.received.clear()
+        self.token = self.sim.token()

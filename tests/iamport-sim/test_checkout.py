@@ -7,27 +7,12 @@ import time
 import unittest
 import urllib.parse
 
-from sim_testing import Sim, WebhookReceiver
+from sim_testing import SimTestCase
 
 STOREFRONT = "http://127.0.0.1:3000"
 
 
-class Checkout(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sim = Sim()
-        cls.receiver = WebhookReceiver()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.receiver.close()
-        assert cls.sim.stop() == 0
-
-    def setUp(self):
-        self.sim.call("POST", "/__sim/reset", {})
-        self.receiver.received.clear()
-        self.token = self.sim.token()
-
+class Checkout(SimTestCase, unittest.TestCase):
     def params(self, merchant_uid="o1", amount=32000, **extra):
         return {"pg": "html5_inicis.INIpayTest", "pay_method": "card",
                 "merchant_uid": merchant_uid, "name": "원두 1kg", "amount": amount,

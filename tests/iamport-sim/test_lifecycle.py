@@ -8,7 +8,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from sim_testing import Sim, WebhookReceiver
+from sim_testing import SimTestCase
 
 PHONE = "01012345678"
 RECEIPT_FIELDS = {"imp_uid", "receipt_tid", "apply_num", "type", "amount", "vat", "receipt_url",
@@ -19,22 +19,7 @@ NEW_ENDPOINTS = ["POST /payments/prepare", "PUT /payments/prepare",
                  "DELETE /receipts/{imp_uid}"]
 
 
-class Lifecycle(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sim = Sim()
-        cls.receiver = WebhookReceiver()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.receiver.close()
-        assert cls.sim.stop() == 0
-
-    def setUp(self):
-        self.sim.call("POST", "/__sim/reset", {})
-        self.receiver.received.clear()
-        self.token = self.sim.token()
-
+class Lifecycle(SimTestCase, unittest.TestCase):
     def api(self, method, path, body=None):
         return self.sim.call(method, path, body, self.token)
 
