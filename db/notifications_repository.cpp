@@ -118,6 +118,21 @@ constexpr Statement kRedeliverEvent{
     "  ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING id) "
     "SELECT (SELECT count(*) FROM again) + (SELECT count(*) FROM added)"};
 
+// Events older than $1 seconds whose every delivery was delivered (or that had none), $2 at a
+// time, with their deliveries and attempts. One statement: the foreign keys are checked at its
+// end, when all three are gone. Events with a failed delivery stay for an operator to replay.
+constexpr Statement kPurgeEvents{
+    "mg_purge_events",
+    "WITH doomed AS (SELECT e.id FROM events e "
+    "  WHERE e.created_at < now() - $1::bigint * interval '1 second' AND NOT EXISTS ("
+    "    SELECT 1 FROM event_deliveries d WHERE d.event_id = e.id AND d.state <> 'delivered') "
+    "  ORDER BY e.seq LIMIT $2 FOR UPDATE SKIP LOCKED), "
+    "deliveries AS (SELECT id FROM event_deliveries WHERE event_id IN (SELECT id FROM doomed)), "
+    "attempts_gone AS (DELETE FROM delivery_attempts "
+    "  WHERE delivery_id IN (SELECT id FROM deliveries)), "
+    "deliveries_gone AS (DELETE FROM event_deliveries WHERE id IN (SELECT id FROM deliveries)) "
+    "DELETE FROM events WHERE id IN (SELECT id FROM doomed)"};
+
 constexpr Statement kCountEventBacklog{
     "mg_count_event_backlog",
     "SELECT count(*) FROM (SELECT 1 FROM event_deliveries WHERE state = 'pending' LIMIT $1) p"};
@@ -190,7 +205,7 @@ const std::vector<Statement>& notification_statements() {
         kInsertEvent,           kInsertEndpoint,       kListEndpoints,     kFindEndpoint,
         kUpdateEndpoint,        kRotateEndpointSecret, kDeleteEndpoint,    kClaimEventDeliveries,
         kInsertDeliveryAttempt, kFinishEventDelivery,  kListEvents,        kFindEvent,
-        kListEventDeliveries,   kRedeliverEvent,       kCountEventBacklog,
+        kListEventDeliveries,   kRedeliverEvent,       kCountEventBacklog, kPurgeEvents,
     };
     return statements;
 }
@@ -311,6 +326,11 @@ std::vector<DeliveryView> list_event_deliveries(pqxx::work& txn, std::string_vie
 
 int redeliver_event(pqxx::work& txn, std::string_view event_id) {
     return exec_statement(txn, kRedeliverEvent, std::string(event_id)).at(0).at(0).as<int>();
+}
+
+std::int64_t purge_events(pqxx::work& txn, std::chrono::seconds older_than, int limit) {
+    return static_cast<std::int64_t>(
+        exec_statement(txn, kPurgeEvents, seconds_of(older_than), limit).affected_rows());
 }
 
 std::int64_t count_event_backlog(pqxx::work& txn) {

@@ -114,6 +114,11 @@ std::vector<DeliveryView> list_event_deliveries(pqxx::work& txn, std::string_vie
 // it and never had it. How many are due.
 int redeliver_event(pqxx::work& txn, std::string_view event_id);
 
+// Deletes up to `limit` events older than `older_than` (WEBHOOK_RETENTION_DAYS) whose every
+// delivery was delivered, with their deliveries and attempts; events with a failed or pending
+// delivery stay. Returns how many events went.
+std::int64_t purge_events(pqxx::work& txn, std::chrono::seconds older_than, int limit);
+
 // Deliveries waiting (pending), capped at kBacklogCountCap, for the backlog gauge.
 std::int64_t count_event_backlog(pqxx::work& txn);
 

@@ -7,6 +7,7 @@
 
 #include "db/idempotency_repository.hpp"
 #include "db/lifecycle_repository.hpp"
+#include "db/notifications_repository.hpp"
 #include "db/orders_repository.hpp"
 #include "db/payments_repository.hpp"
 #include "db/webhook_inbox_repository.hpp"
@@ -270,7 +271,8 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
         for (int batch = 0; batch < kPurgeBatchesPerPass && !stopped; ++batch) {
             const auto deleted = co_await db.transact([&](pqxx::work& work) {
                 return db::purge_idempotency_keys(work, kIdempotencyRetention, kPurgeBatch) +
-                       db::purge_deliveries(work, deliveries_after, kPurgeBatch);
+                       db::purge_deliveries(work, deliveries_after, kPurgeBatch) +
+                       db::purge_events(work, deliveries_after, kPurgeBatch);
             });
             purged += deleted;
             if (deleted == 0) {

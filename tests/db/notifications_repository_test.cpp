@@ -1,0 +1,122 @@
+#include "db/notifications_repository.hpp"
+
+#include <gtest/gtest.h>
+
+#include <pqxx/pqxx>
+
+#include "db/orders_repository.hpp"
+#include "tests/db/migrated_database.hpp"
+
+namespace mg::db::test {
+namespace {
+
+class NotificationsRepository : public MigratedDatabase {
+  protected:
+    std::int64_t count(const std::string& sql) {
+        return in_transaction(
+            [&](pqxx::work& txn) { return txn.exec1(sql)[0].as<std::int64_t>(); });
+    }
+};
+
+TEST_F(NotificationsRepository, AnEventFansOutToTheEndpointsThatWantIt) {
+    const auto order =
+        in_transaction([&](pqxx::work& txn) { return insert_order(txn, new_order("n-1")); });
+    in_transaction([&](pqxx::work& txn) {
+        insert_endpoint(txn, Endpoint{"we_allallallallallall",
+                                      "https://a.example/h",
+                                      {},
+                                      true,
+                                      std::nullopt,
+                                      "v1.a",
+                                      std::nullopt,
+                                      0,
+                                      0,
+                                      0});
+        insert_endpoint(txn, Endpoint{"we_paidpaidpaidpaidpa",
+                                      "https://b.example/h",
+                                      {"order.paid"},
+                                      true,
+                                      std::nullopt,
+                                      "v1.b",
+                                      std::nullopt,
+                                      0,
+                                      0,
+                                      0});
+        insert_endpoint(txn, Endpoint{"we_offoffoffoffoffoff",
+                                      "https://c.example/h",
+                                      {},
+                                      false,
+                                      std::nullopt,
+                                      "v1.c",
+                                      std::nullopt,
+                                      0,
+                                      0,
+                                      0});
+        insert_event(txn, "evt_paidpaidpaidpaidpaid", "order.paid", order.id, "n-1", "{}");
+        insert_event(txn, "evt_expiredexpiredexpir", "order.expired", order.id, "n-1", "{}");
+    });
+    EXPECT_EQ(count("SELECT count(*) FROM event_deliveries WHERE event_id = "
+                    "'evt_paidpaidpaidpaidpaid'"),
+              2);
+    EXPECT_EQ(count("SELECT count(*) FROM event_deliveries WHERE event_id = "
+                    "'evt_expiredexpiredexpir'"),
+              1);
+    // Claims: at most `per_endpoint` of one endpoint, none of a busy one.
+    const auto claimed = in_transaction([&](pqxx::work& txn) {
+        return claim_due_event_deliveries(txn, 10, std::chrono::seconds(30),
+                                          {"we_paidpaidpaidpaidpa"}, 1);
+    });
+    ASSERT_EQ(claimed.size(), 1u);
+    EXPECT_EQ(claimed[0].endpoint_id, "we_allallallallallall");
+    // Claimed: not claimable again while its lease runs.
+    EXPECT_EQ(in_transaction([&](pqxx::work& txn) {
+                  return claim_due_event_deliveries(txn, 10, std::chrono::seconds(30), {}, 4);
+              }).size(),
+              2u);
+    EXPECT_TRUE(in_transaction([&](pqxx::work& txn) {
+                    return claim_due_event_deliveries(txn, 10, std::chrono::seconds(30), {}, 4);
+                }).empty());
+}
+
+TEST_F(NotificationsRepository, OldEventsAllDeliveredArePurgedFailedOnesStay) {
+    const auto order =
+        in_transaction([&](pqxx::work& txn) { return insert_order(txn, new_order("n-2")); });
+    in_transaction([&](pqxx::work& txn) {
+        insert_endpoint(txn, Endpoint{"we_allallallallallall",
+                                      "https://a.example/h",
+                                      {},
+                                      true,
+                                      std::nullopt,
+                                      "v1.a",
+                                      std::nullopt,
+                                      0,
+                                      0,
+                                      0});
+        for (const char* id : {"evt_deliveredddddddddd", "evt_failedddddddddddddd",
+                               "evt_pendingggggggggggg", "evt_recentttttttttttttt"}) {
+            insert_event(txn, id, "order.paid", order.id, "n-2", "{}");
+        }
+        txn.exec0(
+            "UPDATE events SET created_at = now() - interval '100 days' "
+            "WHERE id <> 'evt_recentttttttttttttt'");
+        txn.exec0(
+            "UPDATE event_deliveries SET state = 'delivered' "
+            "WHERE event_id IN ('evt_deliveredddddddddd', 'evt_recentttttttttttttt')");
+        txn.exec0(
+            "UPDATE event_deliveries SET state = 'failed' "
+            "WHERE event_id = 'evt_failedddddddddddddd'");
+        txn.exec0(
+            "INSERT INTO delivery_attempts (delivery_id, http_status, latency_ms) "
+            "SELECT id, 200, 5 FROM event_deliveries");
+    });
+    const auto purged = in_transaction(
+        [&](pqxx::work& txn) { return purge_events(txn, std::chrono::hours(24 * 90), 100); });
+    EXPECT_EQ(purged, 1);
+    EXPECT_EQ(count("SELECT count(*) FROM events"), 3);
+    EXPECT_EQ(count("SELECT count(*) FROM events WHERE id = 'evt_deliveredddddddddd'"), 0);
+    EXPECT_EQ(count("SELECT count(*) FROM event_deliveries"), 3);
+    EXPECT_EQ(count("SELECT count(*) FROM delivery_attempts"), 3);
+}
+
+}  // namespace
+}  // namespace mg::db::test
