@@ -50,11 +50,12 @@ constexpr Statement kDeleteEndpoint{
     "  WHERE endpoint_id IN (SELECT id FROM gone) AND state = 'pending') "
     "SELECT id FROM gone"};
 
-// Busy endpoints come as one array parameter, and at most $4 rows per endpoint are taken, the
-// soonest due of each: the candidates are picked without locks, then locked with SKIP LOCKED and
-// checked again, so rows another instance claims meanwhile are passed over. The lease keeps a
-// claimed row from being claimed again until its attempt has been recorded or the instance
-// making it has died.
+// Busy endpoints come as one array parameter. Only the first pending delivery of each order to
+// each endpoint may go (events of one order reach an endpoint in the order they happened; the next
+// waits while the one before is under way or waiting for a retry), and at most $4 per endpoint, the
+// soonest due. The candidates are picked without locks, then locked with SKIP LOCKED and checked
+// again, so rows another instance claims meanwhile are passed over. The lease keeps a claimed row
+// from being claimed again until its attempt has been recorded or the instance making it died.
 constexpr Statement kClaimEventDeliveries{
     "mg_claim_event_deliveries",
     "WITH claimed AS ("
@@ -62,9 +63,12 @@ constexpr Statement kClaimEventDeliveries{
     "  next_attempt_at = now() + $2::bigint * interval '1 second' "
     "  WHERE d.id IN (SELECT id FROM event_deliveries WHERE id IN ("
     "      SELECT id FROM (SELECT id, next_attempt_at, row_number() OVER ("
-    "        PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth "
-    "        FROM event_deliveries WHERE state = 'pending' AND next_attempt_at <= now() "
-    "        AND NOT (endpoint_id = ANY ($3::text[]))) due "
+    "          PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth "
+    "        FROM (SELECT p.id, p.endpoint_id, p.next_attempt_at, row_number() OVER ("
+    "            PARTITION BY p.endpoint_id, e.order_id ORDER BY e.seq) AS in_order "
+    "          FROM event_deliveries p JOIN events e ON e.id = p.event_id "
+    "          WHERE p.state = 'pending' AND NOT (p.endpoint_id = ANY ($3::text[]))) heads "
+    "        WHERE in_order = 1 AND next_attempt_at <= now()) due "
     "      WHERE nth <= $4 ORDER BY next_attempt_at, id LIMIT $1) "
     "    AND state = 'pending' AND next_attempt_at <= now() FOR UPDATE SKIP LOCKED) "
     "  RETURNING d.id, d.event_id, d.endpoint_id, d.attempts) "

@@ -58,7 +58,8 @@ struct DueDelivery {
 
 // Claims up to `limit` due deliveries, soonest first and at most `per_endpoint` of any one
 // endpoint, passing over those of `busy` endpoints and rows another transaction holds:
-// attempts + 1, next_attempt_at = now() + lease.
+// attempts + 1, next_attempt_at = now() + lease. Of one order's deliveries to one endpoint only
+// the first pending one (by event) is ever claimable: they arrive in the order they happened.
 std::vector<DueDelivery> claim_due_event_deliveries(pqxx::work& txn, int limit,
                                                     std::chrono::seconds lease,
                                                     const std::vector<std::string>& busy,

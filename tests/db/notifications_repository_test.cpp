@@ -68,14 +68,25 @@ TEST_F(NotificationsRepository, AnEventFansOutToTheEndpointsThatWantIt) {
     });
     ASSERT_EQ(claimed.size(), 1u);
     EXPECT_EQ(claimed[0].endpoint_id, "we_allallallallallall");
-    // Claimed: not claimable again while its lease runs.
-    EXPECT_EQ(in_transaction([&](pqxx::work& txn) {
-                  return claim_due_event_deliveries(txn, 10, std::chrono::seconds(30), {}, 4);
-              }).size(),
-              2u);
+    // Claimed: not claimable again while its lease runs; and the order's next event to the same
+    // endpoint waits for it (events of one order arrive in the order they happened).
+    const auto second = in_transaction([&](pqxx::work& txn) {
+        return claim_due_event_deliveries(txn, 10, std::chrono::seconds(30), {}, 4);
+    });
+    ASSERT_EQ(second.size(), 1u);
+    EXPECT_EQ(second[0].endpoint_id, "we_paidpaidpaidpaidpa");
     EXPECT_TRUE(in_transaction([&](pqxx::work& txn) {
                     return claim_due_event_deliveries(txn, 10, std::chrono::seconds(30), {}, 4);
                 }).empty());
+    in_transaction([&](pqxx::work& txn) {
+        record_event_attempt(txn, claimed[0].id, AttemptRecord{200, 5, std::nullopt, "ok"}, true,
+                             std::nullopt);
+    });
+    const auto third = in_transaction([&](pqxx::work& txn) {
+        return claim_due_event_deliveries(txn, 10, std::chrono::seconds(30), {}, 4);
+    });
+    ASSERT_EQ(third.size(), 1u);
+    EXPECT_EQ(third[0].event_id, "evt_expiredexpiredexpir");
 }
 
 TEST_F(NotificationsRepository, OldEventsAllDeliveredArePurgedFailedOnesStay) {
