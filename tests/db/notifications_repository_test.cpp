@@ -16,42 +16,27 @@ class NotificationsRepository : public MigratedDatabase {
         return in_transaction(
             [&](pqxx::work& txn) { return txn.exec1(sql)[0].as<std::int64_t>(); });
     }
+    // An endpoint as the API would store it, its secret a stand-in for a sealed one.
+    static Endpoint endpoint(std::string id, std::string url,
+                             std::vector<std::string> event_types = {}, bool enabled = true) {
+        Endpoint e;
+        e.id = std::move(id);
+        e.url = std::move(url);
+        e.event_types = std::move(event_types);
+        e.enabled = enabled;
+        e.secret_sealed = "v1.sealed";
+        return e;
+    }
 };
 
 TEST_F(NotificationsRepository, AnEventFansOutToTheEndpointsThatWantIt) {
     const auto order =
         in_transaction([&](pqxx::work& txn) { return insert_order(txn, new_order("n-1")); });
     in_transaction([&](pqxx::work& txn) {
-        insert_endpoint(txn, Endpoint{"we_allallallallallall",
-                                      "https://a.example/h",
-                                      {},
-                                      true,
-                                      std::nullopt,
-                                      "v1.a",
-                                      std::nullopt,
-                                      0,
-                                      0,
-                                      0});
-        insert_endpoint(txn, Endpoint{"we_paidpaidpaidpaidpa",
-                                      "https://b.example/h",
-                                      {"order.paid"},
-                                      true,
-                                      std::nullopt,
-                                      "v1.b",
-                                      std::nullopt,
-                                      0,
-                                      0,
-                                      0});
-        insert_endpoint(txn, Endpoint{"we_offoffoffoffoffoff",
-                                      "https://c.example/h",
-                                      {},
-                                      false,
-                                      std::nullopt,
-                                      "v1.c",
-                                      std::nullopt,
-                                      0,
-                                      0,
-                                      0});
+        insert_endpoint(txn, endpoint("we_allallallallallall", "https://a.example/h"));
+        insert_endpoint(txn,
+                        endpoint("we_paidpaidpaidpaidpa", "https://b.example/h", {"order.paid"}));
+        insert_endpoint(txn, endpoint("we_offoffoffoffoffoff", "https://c.example/h", {}, false));
         insert_event(txn, "evt_paidpaidpaidpaidpaid", "order.paid", order.id, "n-1", "{}");
         insert_event(txn, "evt_expiredexpiredexpir", "order.expired", order.id, "n-1", "{}");
     });
@@ -93,16 +78,7 @@ TEST_F(NotificationsRepository, OldEventsAllDeliveredArePurgedFailedOnesStay) {
     const auto order =
         in_transaction([&](pqxx::work& txn) { return insert_order(txn, new_order("n-2")); });
     in_transaction([&](pqxx::work& txn) {
-        insert_endpoint(txn, Endpoint{"we_allallallallallall",
-                                      "https://a.example/h",
-                                      {},
-                                      true,
-                                      std::nullopt,
-                                      "v1.a",
-                                      std::nullopt,
-                                      0,
-                                      0,
-                                      0});
+        insert_endpoint(txn, endpoint("we_allallallallallall", "https://a.example/h"));
         for (const char* id : {"evt_deliveredddddddddd", "evt_failedddddddddddddd",
                                "evt_pendingggggggggggg", "evt_recentttttttttttttt"}) {
             insert_event(txn, id, "order.paid", order.id, "n-2", "{}");
