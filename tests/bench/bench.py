@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 """The gateway against the limits of the machine it runs on (run it through tests/bench/run).
 
-Starts a private PostgreSQL, the iamport simulator and the Release gateway on 127.0.0.1 and
-measures, in one run:
+Starts a private PostgreSQL, the iamport simulator and the gateway (--gateway BINARY) on
+127.0.0.1 and measures, in one run:
   - start-up time (exec to /readyz 200) and resident memory idle, under load and after;
-  - GET /v1/orders/{merchant_uid} and POST /v1/orders at full rate with wrk (req/s, p50, p99);
-  - the limits: pgbench running the same SQL statements as each route (with the gateway's DB pool
-    size as clients), and nginx answering a static 200 to the same wrk load;
-  - p99 of each route at half its measured peak rate (wrk paced by tests/bench/wrk_common.lua);
+  - GET /v1/orders/{merchant_uid} and POST /v1/orders at full rate with wrk (req/s, p50, p99), at
+    each connection count of --connections;
+  - the limits at each count: pgbench running the same SQL statements as each route with as many
+    clients, and nginx answering a static 200 to the same wrk load;
+  - p99 of each route at half its measured peak rate (wrk paced by tests/bench/wrk_common.lua),
+    at the first count;
+  - system calls (strace -c -f) and context switches (perf stat) of the gateway per request,
+    each route at a fixed modest rate (--no-syscalls to skip);
+  - webhook deposit notices applied per second when posted as fast as the gateway takes them,
+    beside pgbench running the same transactions (tests/bench/pgbench_webhook.sql);
   - webhook stored -> applied latency (tests/bench/webhook_latency.py);
   - optionally a soak at half the peak, sampling memory every 10 s.
 Prints one table and writes it to --out (and the figures as JSON next to it). Everything it
@@ -16,9 +22,11 @@ See tests/bench/README.md for what each figure means.
 """
 import base64
 import argparse
+import concurrent.futures
 import contextlib
 import datetime
 import glob
+import http.client
 import json
 import os
 import re
@@ -44,12 +52,18 @@ BENCH = os.path.join(ROOT, "tests", "bench")
 PG_BIN = os.environ.get("MG_PG_BIN", "/usr/lib/postgresql/15/bin")
 DB_NAME = "mg_bench_load"
 GET_BASE = 7_000_000_000  # merchant_uids of the orders GET reads: GET_BASE+1 .. GET_BASE+N
+# merchant_uids (and imp_uids) of the orders pgbench_webhook.sql pays: WH_BASE+0 .. +N-1
+WH_BASE = 8_000_000_000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROUTES = ("GET order", "POST order")
 
 
 class BenchError(Exception):
     pass
+
+
+class Overrun(BenchError):
+    """The run's own time limit: never caught by a phase that may fail on its own."""
 
 
 def log(message):
@@ -230,6 +244,23 @@ class Bench:
         self.psql(f"CREATE DATABASE {DB_NAME}", url=self.admin_url)
         self.psql("CREATE EXTENSION pg_stat_statements")
 
+    def check_statements(self):
+        """Whether each statement the pgbench scripts use is in the gateway binary verbatim (the
+        compiler joins the literals of a statement into one string)."""
+        names = set()
+        for template in ("pgbench_get_order.sql", "pgbench_post_order.sql", "pgbench_webhook.sql"):
+            with open(os.path.join(BENCH, template), encoding="utf-8") as f:
+                names.update(statements.used_by(f.read()))
+        with open(self.args.gateway, "rb") as f:
+            binary = f.read()
+        missing = sorted(n for n in names
+                         if n not in self.statements or self.statements[n].encode() not in binary)
+        text = (f"all {len(names)} statements of the pgbench scripts are in the binary verbatim"
+                if not missing else
+                f"NOT in the binary verbatim: {', '.join(missing)} — pgbench may not run what "
+                "this gateway runs (see --statements-from)")
+        return {"used": sorted(names), "missing": missing, "text": text}
+
     def postmaster_pid(self):
         with open(os.path.join(self.pg_dir, "data", "postmaster.pid"), encoding="ascii") as f:
             return int(f.readline())
@@ -246,6 +277,7 @@ class Bench:
             "SELECT calls, regexp_replace(left(query, 70), '\\s+', ' ', 'g') "
             "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
             f"WHERE d.datname = '{DB_NAME}' AND query NOT LIKE '%pg_stat_statements%' "
+            "AND query NOT LIKE '%mg-bench-poll%' "
             "ORDER BY calls DESC")
         counts = {}
         for row in rows.splitlines():
@@ -320,7 +352,7 @@ class Bench:
                    MG_BENCH_RATE=f"{rate:.3f}", MG_BENCH_API_KEY=self.api_key,
                    MG_BENCH_GET_BASE=str(GET_BASE), MG_BENCH_GET_ORDERS=str(self.args.orders),
                    MG_BENCH_PREFIX=prefix)
-        cmd = ["wrk", f"-t{threads}", f"-c{connections or self.args.connections}",
+        cmd = ["wrk", f"-t{threads}", f"-c{connections or self.args.connections[0]}",
                f"-d{seconds}s", "--timeout", "10s", "-s", os.path.join(BENCH, script), url]
         before = self.cpu_snapshot()
         sampler = RssSampler(self.gateway.pid, 0.5) if sample_rss else None
@@ -375,22 +407,31 @@ class Bench:
     def paced_connections(self):
         # A paced run sends on a schedule: spare connections keep one slow response from holding
         # back the sends behind it (which would hide the wait from the percentiles).
-        return 4 * self.args.connections
+        return 4 * self.args.connections[0]
 
-    def pgbench(self, name, template, defines, rate=None):
-        """pgbench over `template` (as fast as it can, or at `rate` transactions per second).
-        With a rate, pgbench measures each latency from the transaction's scheduled start."""
+    def pgbench(self, name, template, defines, rate=None, clients=None, per_client=None,
+                nulls=()):
+        """pgbench over `template` with `clients` connections (default the first connection
+        count), as fast as it can for --duration seconds, or at `rate` transactions per second, or
+        `per_client` transactions on each connection. With a rate, pgbench measures each latency
+        from the transaction's scheduled start. `nulls` are variables of the template written as
+        NULL (pgbench's -D cannot give a NULL)."""
         self.pgbench_runs += 1
+        clients = clients or self.args.connections[0]
         script = os.path.join(self.work, f"pgbench-{name}.sql")
         with open(os.path.join(BENCH, template), encoding="utf-8") as f:
-            rendered = statements.render(f.read(), self.statements)
+            text = f.read()
+        for variable in nulls:
+            text = re.sub(rf":{variable}\b", "NULL", text)
+        rendered = statements.render(text, self.statements)
         with open(script, "w", encoding="utf-8") as f:
             f.write(rendered)
         self.rendered_transactions = len(re.findall(r"^BEGIN;", rendered, re.M))
         prefix = os.path.join(self.work, f"pgbench-{name}-log")
         cmd = [os.path.join(PG_BIN, "pgbench"), "-n", "-M", "prepared",
-               "-c", str(self.args.pool), "-j", str(min(2, self.args.pool)),
-               "-T", str(self.args.duration), "-f", script, "-l", f"--log-prefix={prefix}"]
+               "-c", str(clients), "-j", str(min(2, clients)), "-f", script, "-l",
+               f"--log-prefix={prefix}"]
+        cmd += ["-t", str(per_client)] if per_client else ["-T", str(self.args.duration)]
         if rate:
             cmd += ["-R", f"{rate:.1f}"]
         # POST's merchant_uids are post_base + client * 10^9 + counter: a new base every run.
@@ -400,7 +441,7 @@ class Bench:
         cmd.append(self.db_url)
         before = self.cpu_snapshot()
         out = subprocess.run(cmd, capture_output=True, text=True,
-                             timeout=self.args.duration + 120)
+                             timeout=(300 if per_client else self.args.duration) + 120)
         # pgbench's server processes end after it: wait for them, so that their CPU time has
         # moved to the postmaster's reaped children before it is read.
         deadline = time.monotonic() + 10
@@ -478,7 +519,15 @@ http {{
             "%Y-%m-%d %H:%M UTC")
         self.results["load_before"] = os.getloadavg()
         self.results["commit"] = commit()
-        self.statements = statements.load(ROOT)
+        self.results["gateway"] = args.gateway
+        if args.statements_from:
+            self.statements = statements.load_revision(ROOT, args.statements_from)
+        else:
+            self.statements = statements.load(ROOT)
+        self.results["statements_from"] = args.statements_from or "working tree"
+        self.results["statements_check"] = self.check_statements()
+        log(f"pgbench's SQL from db/*.cpp ({self.results['statements_from']}): "
+            + self.results["statements_check"]["text"])
 
         log("starting PostgreSQL, the iamport simulator and the gateway…")
         self.start_postgres()
@@ -486,6 +535,7 @@ http {{
                                  os.path.join(ROOT, "tests/iamport-sim/iamport_sim.py"),
                                  "--host", "127.0.0.1", "--port", "0"])
         self.sim_port = int(self.wait_for_log("sim", sim, r"LISTENING (\d+)").group(1))
+        self.sim = sim
         self.gw_port = free_port()
         self.gateway_cli("migrate")
         self.api_key = self.gateway_cli("api-key", "create", "--name", "bench", "--scope",
@@ -530,48 +580,66 @@ http {{
         for route in ROUTES:
             self.wrk(gw, scripts[route][0], 3)
 
-        loaded_rss = []
+        counts = args.connections
         for route in ROUTES:
-            lua, _, _ = scripts[route]
-            log(f"{route}: gateway at full rate ({args.duration} s)…")
-            self.reset_statements()
-            result = self.wrk(gw, lua, args.duration)
-            result["statements"] = self.statement_counts()
-            loaded_rss.append(result["rss_max_kib"])
-            self.results["routes"][route]["service"] = result
-            log("  " + summary(result))
+            self.results["routes"][route]["connections"] = {str(c): {} for c in counts}
 
-        for route in ROUTES:
-            _, template, defines = scripts[route]
-            log(f"{route}: pgbench with the same statements ({args.duration} s)…")
-            self.reset_statements()
-            result = self.pgbench(route.split()[0].lower(), template, defines)
-            self.results["routes"][route]["pgbench_transactions"] = self.rendered_transactions
-            result["statements"] = self.statement_counts()
-            self.results["routes"][route]["pgbench"] = result
-            log("  " + summary(result))
+        def at(route, count):
+            return self.results["routes"][route]["connections"][str(count)]
+
+        loaded_rss = []
+        for count in counts:
+            for route in ROUTES:
+                lua, _, _ = scripts[route]
+                log(f"{route}: gateway at full rate, {count} connections ({args.duration} s)…")
+                self.reset_statements()
+                result = self.wrk(gw, lua, args.duration, connections=count)
+                result["statements"] = self.statement_counts()
+                loaded_rss.append(result["rss_max_kib"])
+                at(route, count)["service"] = result
+                log("  " + summary(result))
+
+        for count in counts:
+            for route in ROUTES:
+                _, template, defines = scripts[route]
+                log(f"{route}: pgbench with the same statements, -c {count} "
+                    f"({args.duration} s)…")
+                self.reset_statements()
+                result = self.pgbench(route.split()[0].lower(), template, defines,
+                                      clients=count)
+                self.results["routes"][route]["pgbench_transactions"] = \
+                    self.rendered_transactions
+                result["statements"] = self.statement_counts()
+                at(route, count)["pgbench"] = result
+                log("  " + summary(result))
 
         nginx, nginx_port = self.start_nginx()
         try:
-            for route in ROUTES:
-                log(f"{route}: nginx static 200 ({args.duration} s)…")
-                result = self.wrk(f"http://127.0.0.1:{nginx_port}", scripts[route][0],
-                                  args.duration, sample_rss=False)
-                self.results["routes"][route]["nginx"] = result
-                log("  " + summary(result))
+            for count in counts:
+                for route in ROUTES:
+                    log(f"{route}: nginx static 200, {count} connections ({args.duration} s)…")
+                    result = self.wrk(f"http://127.0.0.1:{nginx_port}", scripts[route][0],
+                                      args.duration, connections=count, sample_rss=False)
+                    at(route, count)["nginx"] = result
+                    log("  " + summary(result))
         finally:
             self.stop(nginx)
+        # The first count's figures are also the route's own (as before there were several).
+        for route in ROUTES:
+            self.results["routes"][route].update(at(route, counts[0]))
 
+        # Half the peak at the first count only (its paced runs use 4 × that many connections).
         for route in ROUTES:
             peak = self.results["routes"][route]["service"]["rps"]
-            log(f"{route}: gateway at half its peak, {peak / 2:.0f}/s ({args.duration} s)…")
+            log(f"{route}: gateway at half its peak ({counts[0]} connections), {peak / 2:.0f}/s "
+                f"({args.duration} s)…")
             result = self.wrk(gw, scripts[route][0], args.duration, rate=peak / 2,
                               connections=self.paced_connections())
             loaded_rss.append(result["rss_max_kib"])
             self.results["routes"][route]["half"] = result
             log("  " + summary(result))
             _, template, defines = scripts[route]
-            log(f"{route}: pgbench at the same rate ({args.duration} s)…")
+            log(f"{route}: pgbench at the same rate, -c {counts[0]} ({args.duration} s)…")
             result = self.pgbench(route.split()[0].lower(), template, defines, rate=peak / 2)
             self.results["routes"][route]["pgbench_half"] = result
             log("  " + summary(result))
@@ -579,8 +647,21 @@ http {{
         time.sleep(3)
         self.results["rss_after_kib"] = rss_kib(self.gateway.pid)
 
+        if args.syscalls:
+            self.syscalls(gw, scripts)
         if args.soak:
             self.soak(gw, scripts)
+        if args.webhook_deliveries > 0:
+            try:
+                self.webhook_throughput(gw, auth)
+            except Overrun:
+                raise
+            except (BenchError, OSError, ValueError, KeyError,
+                    subprocess.CalledProcessError) as e:
+                # The other figures stand; the table says this one is missing and the run fails.
+                reason = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+                log(f"  webhook deliveries at saturation failed: {reason}")
+                self.results["webhook_throughput"] = {"error": reason}
 
         self.stop(self.gateway)
         if args.webhook_count > 0:
@@ -630,6 +711,337 @@ http {{
         log(f"  RSS {first_mean / 1024:.1f} MiB (first {window:.0f} s) → "
             f"{last_mean / 1024:.1f} MiB (last {window:.0f} s), {growth * 100:+.1f} %")
 
+    # -- system calls and context switches ---------------------------------------------------
+
+    def syscalls(self, gw, scripts):
+        """System calls (strace -c -f) and context switches (perf stat, or /proc) of the gateway
+        per request, each route paced at --syscall-rate for --syscall-seconds: once under strace,
+        once under perf stat alone (a traced process switches to its tracer at every call, so its
+        context switches would be strace's)."""
+        args = self.args
+        seconds, rate = args.syscall_seconds, args.syscall_rate
+        events = perf_events()
+        out = {"rate": rate, "seconds": seconds, "connections": self.paced_connections(),
+               "context_switches_from": "perf stat" if events else "/proc/PID/task/*/status",
+               "routes": {}}
+        if events and "raw_syscalls:sys_enter" in events:
+            log("idle gateway: perf stat for 2 s…")
+            counts = self.perf_window(events, lambda: time.sleep(2))
+            out["idle_per_second"] = {k: v / 2 for k, v in counts.items()}
+        for route in ROUTES:
+            lua = scripts[route][0]
+            log(f"{route}: system calls per request, {rate:g}/s under strace -c -f ({seconds} s)…")
+            table = {}
+            result = self.strace_window(table, lambda: self.wrk(
+                gw, lua, seconds, rate=rate, connections=self.paced_connections(),
+                sample_rss=False))
+            served = max(1, result["requests"])
+            entry = {"strace_requests": result["requests"], "strace_rps": result["rps"],
+                     "syscalls_per_request": table.get("total", 0) / served,
+                     "by_call": {name: calls / served for name, calls in table.items()
+                                 if name != "total"}}
+            log(f"  {entry['syscalls_per_request']:.1f} per request over {result['requests']} "
+                f"requests: " + ", ".join(f"{n} {v:.1f}" for n, v in top_calls(entry, 5)))
+            log(f"{route}: context switches per request, {rate:g}/s without strace "
+                f"({seconds} s)…")
+            if events:
+                holder = {}
+                counts = self.perf_window(events, lambda: holder.setdefault("r", self.wrk(
+                    gw, lua, seconds, rate=rate, connections=self.paced_connections(),
+                    sample_rss=False)))
+                result = holder["r"]
+            else:
+                before = thread_switches(self.gateway.pid)
+                result = self.wrk(gw, lua, seconds, rate=rate,
+                                  connections=self.paced_connections(), sample_rss=False)
+                counts = {"context-switches": thread_switches(self.gateway.pid) - before}
+            served = max(1, result["requests"])
+            entry["perf_requests"] = result["requests"]
+            entry["context_switches_per_request"] = counts.get("context-switches", 0) / served
+            if "cpu-migrations" in counts:
+                entry["cpu_migrations_per_request"] = counts["cpu-migrations"] / served
+            if "raw_syscalls:sys_enter" in counts:
+                entry["perf_syscalls_per_request"] = counts["raw_syscalls:sys_enter"] / served
+            entry["p99_ms_without_strace"] = result["p99_ms"]
+            log(f"  {entry['context_switches_per_request']:.2f} context switches per request "
+                f"over {result['requests']} requests")
+            out["routes"][route] = entry
+        self.results["syscalls"] = out
+
+    def strace_window(self, table, action):
+        """Runs action() with strace -c -f attached to every thread of the gateway; fills
+        `table` ({syscall: calls, "total": calls}) from strace's summary once detached."""
+        summary_path = os.path.join(self.work, "strace-summary.txt")
+        name = "strace"
+        proc = self.spawn(name, ["strace", "-c", "-f", "-S", "calls", "-o", summary_path,
+                                 "-p", str(self.gateway.pid)])
+        try:
+            # strace says "Process N attached with M threads" once every thread is traced.
+            self.wait_for_log(name, proc, r"attached", seconds=20)
+            result = action()
+        finally:
+            # SIGINT: strace detaches from every thread and writes its summary.
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            self.procs = [(n, p) for n, p in self.procs if p is not proc]
+        with open(summary_path, encoding="utf-8", errors="replace") as f:
+            table.update(parse_strace_summary(f.read()))
+        if "total" not in table:
+            raise BenchError(f"no summary from strace; see {self.work}/{name}.log")
+        return result
+
+    def perf_window(self, events, action):
+        """{event: count} of the gateway's threads over action(), by perf stat -p."""
+        path = os.path.join(self.work, "perf-stat.csv")
+        name = "perf"
+        proc = self.spawn(name, ["perf", "stat", "-x", ",", "-o", path, "-e", ",".join(events),
+                                 "-p", str(self.gateway.pid)])
+        try:
+            time.sleep(0.3)  # perf prints nothing once attached; it attaches in milliseconds
+            if proc.poll() is not None:
+                raise BenchError(f"perf stat exited ({proc.returncode}); see "
+                                 f"{self.work}/{name}.log")
+            action()
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            self.procs = [(n, p) for n, p in self.procs if p is not proc]
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return parse_perf_csv(f.read())
+
+    # -- webhook deliveries at saturation -----------------------------------------------------
+
+    def webhook_throughput(self, gw, auth):
+        """Deposit notices applied per second when N of them are posted as fast as the gateway
+        takes them (the simulator answering its re-fetches at once), and pgbench running the
+        same transactions per delivery (pgbench_webhook.sql)."""
+        args = self.args
+        n, senders = args.webhook_deliveries, args.webhook_senders
+        tag = f"{self.run_tag}-wh"
+        sim = f"http://127.0.0.1:{self.sim_port}"
+        log(f"webhook deliveries at saturation: {n} orders with virtual accounts…")
+        due = int(time.time()) + 86400
+
+        def issue(i):
+            uid = f"{tag}-{i}"
+            status, body = self.call("POST", "/v1/orders", {"merchant_uid": uid,
+                                     "name": "bench order", "amount": 1000 + i}, auth)
+            if status != 201:
+                raise BenchError(f"POST /v1/orders answered {status}: {body[:300]!r}")
+            status, body = self.call("POST", f"/v1/orders/{uid}/vbank",
+                                     {"vbank_code": "004", "vbank_due": due}, auth)
+            if status not in (200, 201):
+                raise BenchError(f"POST /v1/orders/{uid}/vbank answered {status}: "
+                                 f"{body[:300]!r}")
+            return uid, json.loads(body)["payments"][0]["imp_uid"]
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            issued = list(pool.map(issue, range(n)))
+        # The `ready` notices of the issues, processed before the deposits are.
+        self.wait_until(lambda: self.psql(
+            "SELECT count(*) FROM webhook_inbox WHERE state = 'pending'") == "0",
+            120, "the ready notices of the issued accounts were not processed")
+        # pgbench's orders: copies of these (orders awaiting the deposit, their payment rows)
+        # under merchant_uids WH_BASE + i, each payment's imp_uid the same number.
+        clients = args.pool
+        per_client = max(1, n // clients)
+        self.copy_orders_for_pgbench(tag, clients * per_client)
+
+        log("  depositing at the simulator (no notice from it)…")
+
+        def deposit(pair):
+            request = urllib.request.Request(
+                f"{sim}/__sim/deposit", method="POST",
+                data=json.dumps({"imp_uid": pair[1], "webhook": False}).encode(),
+                headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(deposit, issued))
+
+        log(f"  posting {n} deposit notices from {senders} connections, waiting until every "
+            "order is paid…")
+        self.reset_statements()
+        before = self.cpu_snapshot()
+        sim_before = cpu_ticks(self.sim.pid)
+        self_before = resource.getrusage(resource.RUSAGE_SELF)
+        answers, failures = [], []
+        barrier = threading.Barrier(senders + 1)
+
+        def send(share):
+            connection = http.client.HTTPConnection("127.0.0.1", self.gw_port, timeout=30)
+            statuses = {}
+            try:
+                barrier.wait()
+                for uid, imp_uid in share:
+                    # The body iamport (and the simulator) posts.
+                    connection.request("POST", "/webhooks/iamport", json.dumps(
+                        {"imp_uid": imp_uid, "merchant_uid": uid, "status": "paid"}),
+                        {"Content-Type": "application/json"})
+                    response = connection.getresponse()
+                    response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                answers.append(statuses)
+            except Exception as e:  # reported after the others end
+                failures.append(e)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=send, args=(issued[i::senders],), daemon=True)
+                   for i in range(senders)]
+        for t in threads:
+            t.start()
+        barrier.wait()
+        started = time.monotonic()
+        for t in threads:
+            t.join(timeout=300)
+        posted = time.monotonic()
+        if failures:
+            raise BenchError(f"posting a notice failed: {failures[0]}")
+        # Marked so that statement_counts() leaves this poll out.
+        paid_sql = (f"SELECT /* mg-bench-poll */ count(*) FROM orders "
+                    f"WHERE merchant_uid LIKE '{tag}-%' "
+                    "AND status = 'paid'")
+        self.wait_until(lambda: self.psql(paid_sql) == str(n), 120 + n / 10,
+                        "not every deposit notice was applied", interval=0.02)
+        applied_wall = time.monotonic()
+        counts = self.statement_counts()
+        cpu = {"gateway": 0, "postgres": 0}
+        after = self.cpu_snapshot()
+        for key in cpu:
+            cpu[key] = (after[key] - before[key]) / CLK_TCK * 1e6 / n
+        cpu["simulator"] = (cpu_ticks(self.sim.pid) - sim_before) / CLK_TCK * 1e6 / n
+        self_after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu["senders"] = ((self_after.ru_utime + self_after.ru_stime - self_before.ru_utime
+                           - self_before.ru_stime) * 1e6 / n)
+        polls = (after["client"] - before["client"]) / CLK_TCK * 1e6 / n  # psql, above
+        other = ((after["machine"] - before["machine"]) / CLK_TCK * 1e6 / n - sum(cpu.values())
+                 - polls)
+        elapsed = after["wall"] - before["wall"]
+        row = self.psql(f"""
+            WITH d AS (
+              SELECT w.received_at, e.created_at AS applied_at
+              FROM webhook_inbox w
+              JOIN orders o ON o.merchant_uid = w.merchant_uid
+              JOIN order_events e ON e.order_id = o.id AND e.to_status = 'paid'
+              WHERE w.merchant_uid LIKE '{tag}-%' AND w.claimed_status = 'paid')
+            SELECT count(*), extract(epoch FROM max(applied_at) - min(received_at)),
+                   extract(epoch FROM max(received_at) - min(received_at)),
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM
+                     applied_at - received_at)) * 1000,
+                   percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM
+                     applied_at - received_at)) * 1000
+            FROM d""").split("|")
+        outcomes = dict(line.split("|") for line in self.psql(
+            f"SELECT coalesce(outcome, state), count(*) FROM webhook_inbox "
+            f"WHERE merchant_uid LIKE '{tag}-%' AND claimed_status = 'paid' "
+            "GROUP BY 1 ORDER BY 2 DESC").splitlines())
+        span = float(row[1])
+        statuses = {}
+        for answer in answers:
+            for status, k in answer.items():
+                statuses[str(status)] = statuses.get(str(status), 0) + k
+        result = {
+            "deliveries": n, "senders": senders, "applied": int(row[0]),
+            "outcomes": {k: int(v) for k, v in outcomes.items()}, "answers": statuses,
+            "rps": n / span if span > 0 else 0.0, "span_s": span,
+            "stored_rps": n / float(row[2]) if float(row[2]) > 0 else 0.0,
+            "wall_s": applied_wall - started, "post_s": posted - started,
+            "wall_rps": n / (applied_wall - started),
+            "p50_ms": float(row[3]), "p99_ms": float(row[4]),
+            "cpu_us_per_delivery": {k: round(v, 1) for k, v in cpu.items()},
+            "other_cpu_share": max(0.0, other * n / 1e6 / (elapsed * os.cpu_count())),
+            "statements": counts}
+        log(f"  {result['rps']:.0f} applied/s (first stored → last applied {span:.2f} s; "
+            f"stored at {result['stored_rps']:.0f}/s; outcomes {result['outcomes']})")
+
+        log(f"webhook deliveries: pgbench with the same transactions, -c {clients} -t "
+            f"{per_client}…")
+        payment = json.loads(self.psql(
+            "SELECT row_to_json(x) FROM (SELECT status, pay_method, pg_provider, pg_tid, "
+            "channel, currency, amount, cancel_amount, "
+            + ", ".join(f"coalesce(floor(extract(epoch FROM {c}))::bigint, 0) AS {c}"
+                        for c in ("started_at", "paid_at", "failed_at", "cancelled_at"))
+            + ", vbank_code, vbank_name, vbank_num, vbank_holder, "
+            + ", ".join(f"coalesce(floor(extract(epoch FROM {c}))::bigint, 0) AS {c}"
+                        for c in ("vbank_date", "vbank_issued_at"))
+            + ", receipt_url, fail_reason, cancel_reason, raw::text AS raw, unsolicited, "
+            f"tax_free FROM payments WHERE merchant_uid = '{tag}-0') x"))
+        event = json.loads(self.psql(
+            "SELECT row_to_json(x) FROM (SELECT type, data::text AS data FROM events "
+            f"WHERE merchant_uid = '{tag}-0' AND type = 'order.paid') x"))
+        body = self.psql(f"SELECT body FROM webhook_inbox WHERE merchant_uid = '{tag}-0' "
+                         "AND claimed_status = 'paid'")
+        defines = {"n": 0, "wh_base": WH_BASE, "per_client": per_client, "body": body,
+                   "content_type": "application/json", "source_ip": "127.0.0.1",
+                   "claimed": "paid", "lease": 30, "from_status": "awaiting_deposit",
+                   "to_status": "paid", "cause": "webhook", "event_type": event["type"],
+                   "event_data": event["data"], "outcome": "applied"}
+        nulls = []
+        for key, value in payment.items():
+            if value is None:
+                nulls.append(f"pay_{key}")
+            else:
+                defines[f"pay_{key}"] = str(value).lower() if isinstance(value, bool) else value
+        self.reset_statements()
+        pg = self.pgbench("webhook", "pgbench_webhook.sql", defines, clients=clients,
+                          per_client=per_client, nulls=nulls)
+        pg["statements"] = self.statement_counts()
+        pg["clients"] = clients
+        paid = self.psql(f"SELECT count(*) FROM orders WHERE merchant_uid ~ '^[0-9]+$' "
+                         f"AND merchant_uid::bigint >= {WH_BASE} "
+                         f"AND merchant_uid::bigint < {WH_BASE + clients * per_client} "
+                         "AND status = 'paid'")
+        if int(paid) != clients * per_client or pg["failed"]:
+            raise BenchError(f"pgbench's webhook script paid {paid} of "
+                             f"{clients * per_client} orders")
+        log("  " + summary(pg))
+        self.results["webhook_throughput"] = {
+            "service": result, "pgbench": pg,
+            "pgbench_transactions": self.rendered_transactions}
+
+    def copy_orders_for_pgbench(self, tag, count):
+        """Copies of the first `count` orders of `tag` (as they stand: awaiting the deposit) and
+        of their payment rows, under merchant_uid and imp_uid WH_BASE + i, for pgbench."""
+        def columns(table, leave_out):
+            return self.psql(
+                "SELECT string_agg(column_name, ', ' ORDER BY ordinal_position) "
+                "FROM information_schema.columns WHERE table_schema = 'public' "
+                f"AND table_name = '{table}' AND is_generated = 'NEVER' "
+                f"AND identity_generation IS NULL AND column_name NOT IN ({leave_out})")
+        order_columns = columns("orders", "'merchant_uid'")
+        payment_columns = columns("payments", "'merchant_uid', 'imp_uid', 'order_id'")
+        self.psql(
+            f"INSERT INTO orders (merchant_uid, {order_columns}) "
+            f"SELECT ({WH_BASE} + i)::text, {order_columns} FROM ("
+            f"  SELECT *, (split_part(merchant_uid, '-', 3))::bigint AS i FROM orders "
+            f"  WHERE merchant_uid LIKE '{tag}-%') o WHERE i < {count}")
+        copied = ", ".join(f"p.{c.strip()}" for c in payment_columns.split(","))
+        self.psql(
+            f"INSERT INTO payments (merchant_uid, imp_uid, order_id, {payment_columns}) "
+            f"SELECT n.merchant_uid, n.merchant_uid, n.id, {copied} FROM payments p "
+            f"JOIN orders o ON o.id = p.order_id AND o.merchant_uid LIKE '{tag}-%' "
+            f"JOIN orders n ON n.merchant_uid = ({WH_BASE} + "
+            f"  split_part(o.merchant_uid, '-', 3)::bigint)::text; ANALYZE")
+
+    def wait_until(self, ready, seconds, what, interval=0.2):
+        deadline = time.monotonic() + seconds
+        while not ready():
+            if time.monotonic() > deadline:
+                raise BenchError(f"{what} within {seconds:.0f} s")
+            time.sleep(interval)
+
     def webhooks(self):
         args = self.args
         log(f"webhook stored → applied over {args.webhook_count} deposits at "
@@ -666,6 +1078,76 @@ http {{
             return
         table = out.stdout[out.stdout.index("life of an order"):].rstrip()
         self.results["reconciler_calls"] = {"table": table}
+
+
+_PERF_EVENTS = []
+
+
+def perf_events():
+    """The perf stat events this machine counts, of context-switches, cpu-migrations and
+    raw_syscalls:sys_enter (the last needs tracefs): a list, or None without a usable perf."""
+    if _PERF_EVENTS:
+        return _PERF_EVENTS[0]
+    found = None
+    if shutil.which("perf"):
+        for events in (["context-switches", "cpu-migrations", "raw_syscalls:sys_enter"],
+                       ["context-switches", "cpu-migrations"]):
+            try:
+                out = subprocess.run(["perf", "stat", "-x", ",", "-e", ",".join(events), "--",
+                                      "true"], capture_output=True, text=True, timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                break
+            if out.returncode == 0 and set(parse_perf_csv(out.stderr)) == set(events):
+                found = events
+                break
+    _PERF_EVENTS.append(found)
+    return found
+
+
+def parse_perf_csv(text):
+    """{event: count} from perf stat -x , output (counts perf could not take are left out)."""
+    counts = {}
+    for line in text.splitlines():
+        fields = line.split(",")
+        if line.startswith("#") or len(fields) < 3:
+            continue
+        try:
+            counts[fields[2]] = int(float(fields[0]))
+        except ValueError:
+            continue  # <not counted>, <not supported>
+    return counts
+
+
+def parse_strace_summary(text):
+    """{syscall: calls, "total": calls} from strace -c's table."""
+    table = {}
+    for line in text.splitlines():
+        tokens = line.split()
+        if len(tokens) < 5 or not re.fullmatch(r"[0-9.]+", tokens[0]):
+            continue
+        try:
+            table[tokens[-1]] = int(tokens[3])
+        except ValueError:
+            continue
+    return table
+
+
+def top_calls(entry, count):
+    return sorted(entry["by_call"].items(), key=lambda kv: -kv[1])[:count]
+
+
+def thread_switches(pid):
+    """voluntary + nonvoluntary context switches of every thread of a process so far."""
+    total = 0
+    for path in glob.glob(f"/proc/{pid}/task/*/status"):
+        try:
+            with open(path, encoding="ascii") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
 
 
 def machine_busy_ticks():
@@ -748,69 +1230,184 @@ def statement_shape(counts, requests):
     return statements, transactions
 
 
+def cpu_text(part, client, key="cpu_us_per_request"):
+    cpu = part.get(key, {})
+    return (", ".join(f"{client if k == 'client' else k} {v:.0f}"
+                      for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+            + f"; other processes {100 * part.get('other_cpu_share', 0):.0f} % of the CPUs")
+
+
+def syscall_lines(sc):
+    lines = [f"system calls and context switches of the gateway per request, each route paced "
+             f"at {sc['rate']:g}/s for {sc['seconds']} s ({sc['connections']} wrk connections): "
+             "calls under strace -c -f, context switches in a second run without strace "
+             f"({sc['context_switches_from']})"]
+    head = ("", "requests", "syscalls", "top 5 syscalls per request", "ctx switches",
+            "migrations", "syscalls (perf)")
+    rows = [head]
+    for route, e in sc["routes"].items():
+        rows.append((route, str(e["strace_requests"]), f"{e['syscalls_per_request']:.1f}",
+                     ", ".join(f"{n} {v:.1f}" for n, v in top_calls(e, 5)),
+                     f"{e['context_switches_per_request']:.2f}",
+                     f"{e['cpu_migrations_per_request']:.3f}"
+                     if "cpu_migrations_per_request" in e else "-",
+                     f"{e['perf_syscalls_per_request']:.1f}"
+                     if "perf_syscalls_per_request" in e else "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    for row in rows:
+        lines.append("  " + "  ".join(
+            cell.ljust(widths[i]) if i in (0, 3) else cell.rjust(widths[i])
+            for i, cell in enumerate(row)).rstrip())
+    idle = sc.get("idle_per_second")
+    if idle:
+        lines.append(f"  idle gateway, per second (in the figures above too): "
+                     f"{idle.get('raw_syscalls:sys_enter', 0):.0f} system calls, "
+                     f"{idle.get('context-switches', 0):.0f} context switches")
+    return lines
+
+
+def statement_pairs(gateway, gateway_count, pgbench, pgbench_count, width=44):
+    """[(start of a statement's text, calls per unit by the gateway, by pgbench)]: statements
+    run at least once every 100 units by either, the gateway's most frequent first."""
+    def per(counts, units):
+        shares = {}
+        for query, calls in counts.items():
+            if query.split() and query.split()[0].upper() in ("BEGIN", "COMMIT"):
+                continue
+            key = query[:width]
+            shares[key] = shares.get(key, 0.0) + calls / max(1, units)
+        return shares
+    g, p = per(gateway, gateway_count), per(pgbench, pgbench_count)
+    keys = sorted((k for k in set(g) | set(p) if max(g.get(k, 0), p.get(k, 0)) >= 0.01),
+                  key=lambda k: (-g.get(k, 0), -p.get(k, 0), k))
+    return [(k, g.get(k, 0.0), p.get(k, 0.0)) for k in keys]
+
+
+def webhook_throughput_lines(wt, args):
+    if "error" in wt:
+        return [f"webhook deliveries applied at saturation: FAILED ({wt['error']})"]
+    s, pg = wt["service"], wt["pgbench"]
+    ratio = s["rps"] / pg["rps"] if pg["rps"] else 0.0
+    outcomes = ", ".join(f"{k} {v}" for k, v in s["outcomes"].items())
+    answers = ", ".join(f"{k} {v}" for k, v in sorted(s["answers"].items()))
+    lines = [
+        f"webhook deliveries applied at saturation: {s['deliveries']} deposit notices posted "
+        f"from {s['senders']} connections, the simulator answering the re-fetches at once",
+        f"  gateway {s['rps']:.0f} applied/s (first stored → last applied {s['span_s']:.2f} s; "
+        f"first send → all paid seen {s['wall_s']:.2f} s, {s['wall_rps']:.0f}/s), pgbench "
+        f"{pg['rps']:.0f}/s with the same transactions (-c {pg['clients']}), gw/pgbench "
+        f"{ratio:.2f}",
+        f"  notices stored at {s['stored_rps']:.0f}/s (all posted in {s['post_s']:.2f} s; "
+        f"answers {answers}); outcomes {outcomes}; stored → applied p50 {s['p50_ms']:.0f} ms, "
+        f"p99 {s['p99_ms']:.0f} ms",
+    ]
+    gw_count, gw_txns = statement_shape(s["statements"], s["deliveries"])
+    pg_count, _ = statement_shape(pg["statements"], pg["requests"])
+    lines.append(f"  per delivery (pg_stat_statements): gateway {gw_count:.2f} statements in "
+                 f"{gw_txns:.2f} transactions, pgbench {pg_count:.2f} in "
+                 f"{wt['pgbench_transactions']}")
+    lines.append("  statements per delivery, gateway / pgbench (pg_stat_statements, by the start "
+                 "of their text):")
+    lines += [f"    {text:<44} {g:5.2f} / {p:.2f}"
+              for text, g, p in statement_pairs(s["statements"], s["deliveries"],
+                                                pg["statements"], pg["requests"])]
+    lines.append("  CPU µs per delivery, gateway run: "
+                 + cpu_text(s, "senders", "cpu_us_per_delivery"))
+    lines.append("  CPU µs per delivery, pgbench run: " + cpu_text(pg, "pgbench"))
+    return lines
+
+
 def render_table(results, args):
     m = results["machine"]
-    shares = [part["other_cpu_share"] for r in results["routes"].values()
-              for key, part in r.items() if isinstance(part, dict) and "other_cpu_share" in part]
+    counts = args.connections
+    parts = []
+    for r in results["routes"].values():
+        parts += [r["half"], r["pgbench_half"]]
+        for at in r["connections"].values():
+            parts += list(at.values())
+    wt = results.get("webhook_throughput", {})
+    parts += [wt[k] for k in ("service", "pgbench") if k in wt]
+    shares = [part["other_cpu_share"] for part in parts if "other_cpu_share" in part]
     busiest = max(shares, default=0.0)
+    listed = ",".join(str(c) for c in counts)
     lines = [
-        f"merchant-gateway benchmark, {results['started']}, commit {results['commit']}",
+        f"merchant-gateway benchmark, {results['started']}, tree at commit {results['commit']}",
+        f"gateway: {results['gateway']}; pgbench's SQL from db/*.cpp of the "
+        f"{results['statements_from']}: {results['statements_check']['text']}",
         f"machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']:.1f} GiB, {m['kernel']}; "
         f"load average before the run {results['load_before'][0]:.2f}",
         f"other processes took {100 * sum(shares) / max(1, len(shares)):.0f} % of the CPUs "
         f"during the measurements (up to {100 * busiest:.0f} %)"
         + (": the machine was busy, the figures are noisy" if busiest > 0.1 else ""),
-        f"settings: wrk -t{args.threads} -c{args.connections} -d{args.duration}s; gateway "
+        f"settings: wrk -t{args.threads} -c{{{listed}}} -d{args.duration}s; gateway "
         f"IO_THREADS={args.io_threads} DB_POOL_SIZE={args.pool} LOG_LEVEL={args.log_level}; "
-        f"pgbench -c{args.pool} -j{min(2, args.pool)} -T{args.duration} -M prepared; "
+        f"pgbench -c{{{listed}}} -j2 -T{args.duration} -M prepared; "
         f"nginx {m['nproc']} workers; nothing pinned (all share the {m['nproc']} CPUs)",
         "",
     ]
-    head = ("", "gateway req/s", "p50 ms", "p99 ms", "non-2xx", "pgbench req/s",
+    head = ("", "conns", "gateway req/s", "p50 ms", "p99 ms", "non-2xx", "pgbench req/s",
             "nginx req/s", "gw/pgbench", "gw/nginx", "half-peak req/s", "p99 ms", "late",
             "pgbench p99 ms")
     rows = [head]
     for route in ROUTES:
         r = results["routes"][route]
-        s, pg, ng, half = r["service"], r["pgbench"], r["nginx"], r["half"]
-        rows.append((route, f"{s['rps']:.0f}", f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}",
-                     str(s["non2xx"]), f"{pg['rps']:.0f}", f"{ng['rps']:.0f}",
-                     f"{s['rps'] / pg['rps']:.2f}", f"{s['rps'] / ng['rps']:.3f}",
-                     f"{half['rps']:.0f}", f"{half['p99_ms']:.2f}",
-                     f"{100 * half['late'] / max(1, half['paced']):.1f} %",
-                     f"{r['pgbench_half']['p99_ms']:.2f}"))
+        half = r["half"]
+        for count in counts:
+            at = r["connections"][str(count)]
+            s, pg, ng = at["service"], at["pgbench"], at["nginx"]
+            row = (route, str(count), f"{s['rps']:.0f}", f"{s['p50_ms']:.2f}",
+                   f"{s['p99_ms']:.2f}", str(s["non2xx"]), f"{pg['rps']:.0f}",
+                   f"{ng['rps']:.0f}", f"{s['rps'] / pg['rps']:.2f}",
+                   f"{s['rps'] / ng['rps']:.3f}")
+            if count == counts[0]:
+                row += (f"{half['rps']:.0f}", f"{half['p99_ms']:.2f}",
+                        f"{100 * half['late'] / max(1, half['paced']):.1f} %",
+                        f"{r['pgbench_half']['p99_ms']:.2f}")
+            else:
+                row += ("-", "-", "-", "-")
+            rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     for row in rows:
         lines.append("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
                                for i, cell in enumerate(row)).rstrip())
+    if len(counts) > 1:
+        lines.append(f"(half the peak is measured at {counts[0]} connections only: paced with "
+                     f"{4 * counts[0]} wrk connections, pgbench -c {counts[0]} -R)")
     lines.append("")
     for route in ROUTES:
         r = results["routes"][route]
-        s, pg = r["service"], r["pgbench"]
         half = r["half"]
-        lines.append(f"{route}: at half peak p50 {half['p50_ms']:.2f} ms, p90 "
-                     f"{half['p90_ms']:.2f} ms, p99 {half['p99_ms']:.2f} ms, max "
-                     f"{half['max_ms']:.2f} ms; other processes "
+        lines.append(f"{route}: at half peak ({counts[0]} connections) p50 "
+                     f"{half['p50_ms']:.2f} ms, p90 {half['p90_ms']:.2f} ms, p99 "
+                     f"{half['p99_ms']:.2f} ms, max {half['max_ms']:.2f} ms; other processes "
                      f"{100 * half.get('other_cpu_share', 0):.0f} % of the CPUs")
         pg_half = r["pgbench_half"]
         lines.append(f"  pgbench at that rate: p50 {pg_half['p50_ms']:.2f} ms, p99 "
                      f"{pg_half['p99_ms']:.2f} ms; other processes "
                      f"{100 * pg_half.get('other_cpu_share', 0):.0f} % of the CPUs")
-        lines.append(f"  pgbench p50 {pg['p50_ms']:.2f} ms, p99 {pg['p99_ms']:.2f} ms"
-                     f"{', failed ' + str(pg['failed']) if pg['failed'] else ''}; "
-                     f"nginx p99 {r['nginx']['p99_ms']:.2f} ms")
-        gw_count, gw_txns = statement_shape(s["statements"], s["requests"])
-        pg_count, _ = statement_shape(pg["statements"], pg["requests"])
-        pg_txns = r["pgbench_transactions"]
-        lines.append(f"  per request (pg_stat_statements): gateway {gw_count:.2f} statements in "
-                     f"{gw_txns:.2f} transactions, pgbench {pg_count:.2f} in {pg_txns}")
-        for name, part, client in (("gateway run", s, "wrk"), ("pgbench run", pg, "pgbench"),
-                                   ("nginx run", r["nginx"], "wrk")):
-            cpu = part.get("cpu_us_per_request", {})
-            lines.append(f"  CPU µs per request, {name}: " + ", ".join(
-                f"{client if k == 'client' else k} {v:.0f}"
-                for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
-                + f"; other processes {100 * part.get('other_cpu_share', 0):.0f} % of the CPUs")
+        for count in counts:
+            at = r["connections"][str(count)]
+            s, pg = at["service"], at["pgbench"]
+            lines.append(f"  {count} connections: pgbench p50 {pg['p50_ms']:.2f} ms, p99 "
+                         f"{pg['p99_ms']:.2f} ms"
+                         f"{', failed ' + str(pg['failed']) if pg['failed'] else ''}; "
+                         f"nginx p99 {at['nginx']['p99_ms']:.2f} ms")
+            gw_count, gw_txns = statement_shape(s["statements"], s["requests"])
+            pg_count, _ = statement_shape(pg["statements"], pg["requests"])
+            pg_txns = r["pgbench_transactions"]
+            lines.append(f"    per request (pg_stat_statements): gateway {gw_count:.2f} "
+                         f"statements in {gw_txns:.2f} transactions, pgbench {pg_count:.2f} "
+                         f"in {pg_txns}")
+            for name, part, client in (("gateway run", s, "wrk"),
+                                       ("pgbench run", pg, "pgbench"),
+                                       ("nginx run", at["nginx"], "wrk")):
+                lines.append(f"    CPU µs per request, {name}: " + cpu_text(part, client))
+    if "syscalls" in results:
+        lines.append("")
+        lines += syscall_lines(results["syscalls"])
+    if wt:
+        lines.append("")
+        lines += webhook_throughput_lines(wt, args)
     lines.append("")
     if "webhook" in results and "error" in results["webhook"]:
         lines.append(f"webhook stored → applied: FAILED ({results['webhook']['error']})")
@@ -837,9 +1434,11 @@ def render_table(results, args):
     lines.append("")
     lines.append("targets:")
     for route in ROUTES:
-        r = results["routes"][route]
-        ratio = r["service"]["rps"] / r["pgbench"]["rps"]
-        lines.append(f"  {route} ≥ 0.5 × pgbench: {verdict(ratio >= 0.5)} ({ratio:.2f})")
+        for count in args.connections:
+            at = results["routes"][route]["connections"][str(count)]
+            ratio = at["service"]["rps"] / at["pgbench"]["rps"]
+            lines.append(f"  {route} ≥ 0.5 × pgbench at {count} connections: "
+                         f"{verdict(ratio >= 0.5)} ({ratio:.2f})")
     for route in ROUTES:
         half = results["routes"][route]["half"]
         late = half["late"] / max(1, half["paced"])
@@ -863,22 +1462,40 @@ def main():
     parser = argparse.ArgumentParser(
         prog="tests/bench/run",
         description="The gateway against this machine's limits (see tests/bench/README.md).")
-    parser.add_argument("--gateway", required=True, help="the Release merchant-gateway binary")
+    parser.add_argument("--gateway", required=True,
+                        help="the merchant-gateway binary to measure (tests/bench/run builds "
+                        "Release for it unless given one)")
     parser.add_argument("--duration", type=int, default=20, help="seconds per measurement")
     pool = service_default("db_pool_size", 8)
     parser.add_argument("--pool", type=int, default=pool,
-                        help=f"the gateway's DB_POOL_SIZE and pgbench's -c (default {pool}, "
-                        "the service's default)")
-    parser.add_argument("--connections", type=int, default=None,
-                        help="wrk's -c (default: the pool size)")
+                        help=f"the gateway's DB_POOL_SIZE (default {pool}, the service's "
+                        "default)")
+    parser.add_argument("--connections", default=None, metavar="N[,N...]",
+                        help="wrk's and pgbench's -c, one full-rate measurement each "
+                        f"(default: the pool size and 32, {pool},32); half the peak is "
+                        "measured at the first")
     parser.add_argument("--threads", type=int, default=2, help="wrk's -t")
     parser.add_argument("--io-threads", type=int, default=service_default("io_threads", 2))
     parser.add_argument("--log-level", default="info",
                         help="the gateway's LOG_LEVEL (default info, as deployed)")
     parser.add_argument("--orders", type=int, default=10000, help="orders GET reads from")
+    parser.add_argument("--statements-from", metavar="REV",
+                        help="read pgbench's SQL from db/ at this git revision (the one the "
+                        "--gateway binary was built from) instead of the working tree")
     parser.add_argument("--webhook-count", type=int, default=200,
                         help="deposit notices for the webhook latency (0 to skip)")
     parser.add_argument("--webhook-rate", type=float, default=50)
+    parser.add_argument("--webhook-deliveries", type=int, default=2000,
+                        help="deposit notices posted at once for the deliveries applied per "
+                        "second, beside pgbench (0 to skip)")
+    parser.add_argument("--webhook-senders", type=int, default=8,
+                        help="connections posting those notices")
+    parser.add_argument("--no-syscalls", dest="syscalls", action="store_false",
+                        help="skip the system calls and context switches per request")
+    parser.add_argument("--syscall-rate", type=float, default=200,
+                        help="requests per second while counting them (default 200)")
+    parser.add_argument("--syscall-seconds", type=int, default=None,
+                        help="seconds of each count (default: --duration, at most 10)")
     parser.add_argument("--reconciler-calls", action="store_true",
                         help="also count iamport calls per order over its life "
                              "(reconciler_calls.py, about 2 more minutes)")
@@ -889,9 +1506,25 @@ def main():
                         help="keep the temporary directory with every log")
     args = parser.parse_args()
     if args.connections is None:
-        args.connections = args.pool
-    if args.duration < 1 or args.pool < 1 or args.connections < args.threads:
-        parser.error("--duration and --pool must be positive, --connections ≥ --threads")
+        args.connections = f"{args.pool},32"
+    try:
+        counts = [int(c) for c in str(args.connections).split(",") if c.strip()]
+    except ValueError:
+        parser.error("--connections is a comma list of numbers, e.g. 8,32")
+    args.connections = list(dict.fromkeys(counts))  # in order, each once
+    if (args.duration < 1 or args.pool < 1 or not args.connections
+            or min(args.connections) < args.threads):
+        parser.error("--duration and --pool must be positive, each --connections ≥ --threads")
+    if args.syscall_seconds is None:
+        args.syscall_seconds = min(10, args.duration)
+    if args.syscall_seconds < 1 or args.syscall_rate <= 0 or args.webhook_senders < 1:
+        parser.error("--syscall-seconds, --syscall-rate and --webhook-senders must be positive")
+    if args.syscalls and not shutil.which("strace"):
+        parser.error("strace is needed for the system calls per request (apt-get install "
+                     "strace linux-perf), or pass --no-syscalls")
+    if not os.access(args.gateway, os.X_OK):
+        parser.error(f"--gateway {args.gateway}: not an executable file")
+    args.gateway = os.path.abspath(args.gateway)
     if args.soak and args.soak * 60 < 30:
         parser.error("--soak needs at least 0.5 minutes")
 
@@ -901,11 +1534,13 @@ def main():
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGHUP, terminate)
     # A bound on the whole run, whatever hangs: each measurement plus generous set-up time.
-    limit = (900 + 12 * args.duration + int(args.soak * 60) + 60 * args.webhook_count // 100
+    limit = (900 + (6 * len(args.connections) + 6) * args.duration
+             + 4 * args.syscall_seconds * args.syscalls + int(args.soak * 60)
+             + 60 * args.webhook_count // 100 + args.webhook_deliveries // 5
              + 900 * args.reconciler_calls)
 
     def overrun(_signum, _frame):
-        raise BenchError(f"the run exceeded its time limit of {limit} s")
+        raise Overrun(f"the run exceeded its time limit of {limit} s")
     signal.signal(signal.SIGALRM, overrun)
     signal.alarm(limit)
 
@@ -934,6 +1569,7 @@ def main():
         json.dump(results, f, indent=2, default=str)
     print(f"\nwritten to {args.out}")
     return 1 if ("error" in results.get("webhook", {})
+                 or "error" in results.get("webhook_throughput", {})
                  or "error" in results.get("reconciler_calls", {})) else 0
 
 

@@ -1,9 +1,10 @@
 -- pgbench script: what POST /v1/orders with an Idempotency-Key asks of PostgreSQL
 -- (service/api/api.cpp with_idempotency, service/api/orders.cpp create_order): two
 -- transactions, as the gateway runs them — claim the key; insert the order and its first event
--- and store the response under the key's claim. {{mg_… ARGS}} is the statement of that name in db/*.cpp with
--- $1, $2, … replaced by ARGS (tests/bench/statements.py). Parameters the gateway sends as NULL
--- are written NULL. The API key is cached by the gateway, so its lookup is not part of a request.
+-- and store the response under the key's claim. {{mg_… ARGS}} is the statement of that name in
+-- db/*.cpp with $1, $2, … replaced by ARGS (tests/bench/statements.py). Parameters the gateway
+-- sends as NULL are written NULL; the tax-free part is 0, as for an order that names none. The
+-- API key is cached by the gateway, so its lookup is not part of a request.
 --
 -- Variables from bench.py (-D): post_base (a new number for every run), n (0), scope (the bench
 -- key's idempotency scope), hash (a request fingerprint), lock_seconds, name, currency, secret
@@ -16,7 +17,7 @@ BEGIN;
 {{mg_insert_idempotency_key :scope :uid :hash :lock_seconds}} \gset idempotency_
 COMMIT;
 BEGIN;
-{{mg_insert_order :uid :name :amount :currency :secret NULL NULL NULL NULL NULL NULL}} \gset order_
+{{mg_insert_order :uid :name :amount :currency :secret NULL NULL NULL NULL NULL NULL 0}} \gset order_
 {{mg_append_order_event :order_id NULL :status :cause NULL NULL}};
 {{mg_complete_idempotency_key :scope :uid :created :body :content_type :idempotency_claim}};
 COMMIT;

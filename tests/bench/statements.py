@@ -13,6 +13,8 @@ starting with `--` are the template's own comments and are left out.
 import glob
 import os
 import re
+import subprocess
+import tempfile
 
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|//[^\n]*|/\*.*?\*/|[A-Za-z_][A-Za-z0-9_]*|\\\n|.',
                     re.S)
@@ -91,6 +93,28 @@ def load(root):
     for path in sorted(glob.glob(os.path.join(root, "db", "*.cpp"))):
         statements.update(parse_file(path, dict(shared)))
     return statements
+
+
+def load_revision(root, revision):
+    """As load(), with db/*.cpp and db/*.hpp as they are at a git revision of the repository
+    (for a binary built from it while the working tree has moved on)."""
+    with tempfile.TemporaryDirectory(prefix="mg-statements-") as tree:
+        os.mkdir(os.path.join(tree, "db"))
+        names = subprocess.run(["git", "-C", root, "ls-tree", "--name-only", f"{revision}:db"],
+                               check=True, capture_output=True, text=True).stdout.split()
+        for name in names:
+            if name.endswith((".cpp", ".hpp")):
+                text = subprocess.run(["git", "-C", root, "show", f"{revision}:db/{name}"],
+                                      check=True, capture_output=True).stdout
+                with open(os.path.join(tree, "db", name), "wb") as f:
+                    f.write(text)
+        return load(tree)
+
+
+def used_by(template):
+    """The statement names a template uses."""
+    lines = [line for line in template.splitlines() if not line.lstrip().startswith("--")]
+    return sorted({m.split()[0] for m in re.findall(r"\{\{(.*?)\}\}", "\n".join(lines))})
 
 
 def render(template, statements):
