@@ -77,19 +77,34 @@ std::int64_t insert_api_key(pqxx::work& txn, std::string_view name, std::string_
     return result[0][0].as<std::int64_t>();
 }
 
-std::optional<ApiKeyRecord> find_active_api_key_by_hash(pqxx::work& txn,
-                                                        std::string_view hash_hex) {
-    const auto result = exec_statement(txn, kFindActiveApiKeyByHash, std::string(hash_hex));
+namespace {
+
+template <class Result>
+std::optional<ApiKeyRecord> api_key_from(const Result& result) {
     if (result.empty()) {
         return std::nullopt;
     }
-    const auto& row = result[0];
+    const auto row = result[0];
     ApiKeyRecord record;
-    record.id = row[0].as<std::int64_t>();
-    record.name = row[1].as<std::string>();
-    record.scopes = split_scopes(row[2].as<std::string>());
-    record.created_at = row[3].as<domain::UnixSeconds>();
+    record.id = row[0].template as<std::int64_t>();
+    record.name = row[1].template as<std::string>();
+    record.scopes = split_scopes(row[2].template as<std::string>());
+    record.created_at = row[3].template as<domain::UnixSeconds>();
     return record;
+}
+
+}  // namespace
+
+std::optional<ApiKeyRecord> find_active_api_key_by_hash(pqxx::work& txn,
+                                                        std::string_view hash_hex) {
+    return api_key_from(exec_statement(txn, kFindActiveApiKeyByHash, std::string(hash_hex)));
+}
+
+boost::asio::awaitable<std::optional<ApiKeyRecord>> find_active_api_key_by_hash(
+    AsyncConnection& connection, std::string hash_hex) {
+    auto query = Query(kFindActiveApiKeyByHash, {std::move(hash_hex)});
+    const auto result = co_await connection.exec(std::move(query));
+    co_return api_key_from(result);
 }
 
 int revoke_api_key(pqxx::work& txn, std::string_view name) {

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "db/async_connection.hpp"
 #include "service/domain/order.hpp"
 
 namespace mg::db {
@@ -26,6 +27,9 @@ std::int64_t insert_api_key(pqxx::work& txn, std::string_view name, std::string_
 
 // The key with this hash, unless it was revoked.
 std::optional<ApiKeyRecord> find_active_api_key_by_hash(pqxx::work& txn, std::string_view hash_hex);
+// The same on an event loop, in autocommit.
+boost::asio::awaitable<std::optional<ApiKeyRecord>> find_active_api_key_by_hash(
+    AsyncConnection& connection, std::string hash_hex);
 
 // Revokes the active key of that name; returns how many were revoked (0 or 1).
 int revoke_api_key(pqxx::work& txn, std::string_view name);

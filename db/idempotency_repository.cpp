@@ -3,6 +3,7 @@
 #include <pqxx/pqxx>
 #include <stdexcept>
 
+#include "db/async_transaction.hpp"
 #include "db/sql_values.hpp"
 #include "db/statements.hpp"
 
@@ -64,6 +65,49 @@ const std::vector<Statement>& idempotency_statements() {
     return statements;
 }
 
+namespace {
+
+// What an existing record of the key means for a new request with `request_hash`, from the
+// columns of kLockIdempotencyKey (a pqxx::row or a db::PgRow).
+template <class Row>
+std::optional<IdempotencyClaim> judge_existing(const Row& row, const std::string& request_hash) {
+    const bool completed = row[1].template as<std::string>() == "completed";
+    const bool same_request = row[0].template as<std::string>() == request_hash;
+    const bool expired = row[5].template as<bool>();
+    if (expired || (!completed && same_request && row[6].template as<bool>())) {
+        return std::nullopt;  // to be reclaimed
+    }
+    if (!same_request) {
+        return IdempotencyClaim{IdempotencyClaim::Outcome::mismatch, std::nullopt};
+    }
+    if (!completed) {
+        return IdempotencyClaim{IdempotencyClaim::Outcome::in_progress, std::nullopt};
+    }
+    return IdempotencyClaim{
+        IdempotencyClaim::Outcome::replay,
+        StoredResponse{row[2].template as<int>(),
+                       optional_field<std::string>(row[3]).value_or(std::string()),
+                       optional_field<std::string>(row[4]).value_or(std::string())}};
+}
+
+template <class Result>
+IdempotencyClaim claimed(const Result& result) {
+    return {IdempotencyClaim::Outcome::claimed, std::nullopt,
+            result.at(0)[0].template as<std::int64_t>()};
+}
+
+[[noreturn]] void kept_disappearing(std::string_view key) {
+    throw std::runtime_error("idempotency key '" + std::string(key) +
+                             "' kept disappearing while being claimed");
+}
+
+// A record can vanish between the insert and the lock (released by its holder); then the insert
+// is tried again. Each round either returns or observed such a release, so a few rounds suffice
+// in practice; the bound only guards against a pathological livelock.
+constexpr int kClaimRounds = 100;
+
+}  // namespace
+
 IdempotencyClaim claim_idempotency_key(pqxx::work& txn, std::string_view scope,
                                        std::string_view key, std::string_view request_hash,
                                        std::chrono::seconds ttl,
@@ -71,48 +115,72 @@ IdempotencyClaim claim_idempotency_key(pqxx::work& txn, std::string_view scope,
     const std::string scope_text(scope);
     const std::string key_text(key);
     const std::string hash_text(request_hash);
-    // A record can vanish between the insert and the lock (released by its holder); then the
-    // insert is tried again. Each round either returns or observed such a release, so a few
-    // rounds suffice in practice; the bound only guards against a pathological livelock.
-    for (int attempt = 0; attempt < 100; ++attempt) {
+    for (int round = 0; round < kClaimRounds; ++round) {
         const auto inserted = exec_statement(txn, kInsertIdempotencyKey, scope_text, key_text,
                                              hash_text, seconds_of(lock_timeout));
         if (!inserted.empty()) {
-            return {IdempotencyClaim::Outcome::claimed, std::nullopt,
-                    inserted[0][0].as<std::int64_t>()};
+            return claimed(inserted);
         }
         const auto existing =
             exec_statement(txn, kLockIdempotencyKey, scope_text, key_text, seconds_of(ttl));
         if (existing.empty()) {
             continue;
         }
-        const auto& row = existing[0];
-        const bool expired = row["expired"].as<bool>();
-        const bool completed = row["state"].as<std::string>() == "completed";
-        const bool same_request = row["request_hash"].as<std::string>() == hash_text;
-        if (expired || (!completed && same_request && row["lock_expired"].as<bool>())) {
-            const auto reclaimed = exec_statement(txn, kReclaimIdempotencyKey, scope_text, key_text,
-                                                  hash_text, seconds_of(lock_timeout));
-            return {IdempotencyClaim::Outcome::claimed, std::nullopt,
-                    reclaimed.at(0)[0].as<std::int64_t>()};
+        if (auto judged = judge_existing(existing[0], hash_text)) {
+            return *judged;
         }
-        if (!same_request) {
-            return {IdempotencyClaim::Outcome::mismatch, std::nullopt};
-        }
-        if (!completed) {
-            return {IdempotencyClaim::Outcome::in_progress, std::nullopt};
-        }
-        return {
-            IdempotencyClaim::Outcome::replay,
-            StoredResponse{row["response_status"].as<int>(),
-                           row["response_body"].is_null() ? std::string()
-                                                          : row["response_body"].as<std::string>(),
-                           row["response_content_type"].is_null()
-                               ? std::string()
-                               : row["response_content_type"].as<std::string>()}};
+        return claimed(exec_statement(txn, kReclaimIdempotencyKey, scope_text, key_text, hash_text,
+                                      seconds_of(lock_timeout)));
     }
-    throw std::runtime_error("idempotency key '" + key_text +
-                             "' kept disappearing while being claimed");
+    kept_disappearing(key);
+}
+
+boost::asio::awaitable<IdempotencyClaim> claim_idempotency_key(AsyncConnection& connection,
+                                                               std::string scope, std::string key,
+                                                               std::string request_hash,
+                                                               std::chrono::seconds ttl,
+                                                               std::chrono::seconds lock_timeout) {
+    for (int round = 0; round < kClaimRounds; ++round) {
+        // A new key, the common case, is one statement in autocommit: one round trip.
+        auto query =
+            Query(kInsertIdempotencyKey, {scope, key, request_hash, seconds_of(lock_timeout)});
+        const auto inserted = co_await connection.exec(std::move(query));
+        if (!inserted.empty()) {
+            co_return claimed(inserted);
+        }
+        // An existing one is locked, judged and perhaps reclaimed in one transaction.
+        auto judged = co_await in_transaction(
+            connection,
+            [&](AsyncTransaction& txn) -> boost::asio::awaitable<std::optional<IdempotencyClaim>> {
+                auto lock = Query(kLockIdempotencyKey, {scope, key, seconds_of(ttl)});
+                const auto existing = co_await txn.exec(std::move(lock));
+                if (existing.empty()) {
+                    co_return std::nullopt;  // released meanwhile: insert again
+                }
+                if (auto found = judge_existing(existing[0], request_hash)) {
+                    co_return found;
+                }
+                auto reclaim = Query(kReclaimIdempotencyKey,
+                                   {scope, key, request_hash, seconds_of(lock_timeout)});
+                const auto reclaimed = co_await txn.exec(std::move(reclaim));
+                co_return claimed(reclaimed);
+            });
+        if (judged) {
+            co_return *judged;
+        }
+    }
+    kept_disappearing(key);
+}
+
+Query complete_idempotency_key_query(std::string_view scope, std::string_view key,
+                                     std::int64_t claim, int status, std::string_view body,
+                                     std::string_view content_type) {
+    return Query(kCompleteIdempotencyKey, {scope, key, status, body, content_type, claim});
+}
+
+Query release_idempotency_key_query(std::string_view scope, std::string_view key,
+                                    std::int64_t claim) {
+    return Query(kReleaseIdempotencyKey, {scope, key, claim});
 }
 
 bool complete_idempotency_key(pqxx::work& txn, std::string_view scope, std::string_view key,

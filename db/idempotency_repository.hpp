@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "db/async_connection.hpp"
+
 namespace mg::db {
 
 struct StoredResponse {
@@ -42,6 +44,21 @@ IdempotencyClaim claim_idempotency_key(pqxx::work& txn, std::string_view scope,
 
 // Stores the response of a claimed request for replays. False (nothing written) when `claim` is
 // no longer the key's: the claim lapsed and another request took the key over.
+// The same on an event loop: the insert in autocommit, an existing key in a transaction.
+boost::asio::awaitable<IdempotencyClaim> claim_idempotency_key(AsyncConnection& connection,
+                                                               std::string scope, std::string key,
+                                                               std::string request_hash,
+                                                               std::chrono::seconds ttl,
+                                                               std::chrono::seconds lock_timeout);
+
+// complete_ and release_idempotency_key as queries, to send in a round trip with others; each
+// returns a row when the key was still the claim's.
+Query complete_idempotency_key_query(std::string_view scope, std::string_view key,
+                                     std::int64_t claim, int status, std::string_view body,
+                                     std::string_view content_type);
+Query release_idempotency_key_query(std::string_view scope, std::string_view key,
+                                    std::int64_t claim);
+
 bool complete_idempotency_key(pqxx::work& txn, std::string_view scope, std::string_view key,
                               std::int64_t claim, int status, std::string_view body,
                               std::string_view content_type);

@@ -106,30 +106,34 @@ std::vector<std::string> merchant_uids(const pqxx::result& result) {
 
 }  // namespace
 
-std::optional<CashReceipt> cash_receipt_in(const pqxx::row& row, int first) {
+template <class Row>
+std::optional<CashReceipt> cash_receipt_in(const Row& row, int first) {
     const auto f = [&](int i) { return row[first + i]; };
     if (f(0).is_null()) {
         return std::nullopt;
     }
     CashReceipt r;
-    r.id = f(0).as<std::int64_t>();
-    r.order_id = f(1).as<std::int64_t>();
+    r.id = f(0).template as<std::int64_t>();
+    r.order_id = f(1).template as<std::int64_t>();
     r.imp_uid = optional_field<std::string>(f(2));
-    r.state = f(3).as<std::string>();
-    r.type = f(4).as<std::string>();
+    r.state = f(3).template as<std::string>();
+    r.type = f(4).template as<std::string>();
     r.identifier_type = optional_field<std::string>(f(5));
-    r.identifier_masked = f(6).as<std::string>();
+    r.identifier_masked = f(6).template as<std::string>();
     r.identifier_sealed = optional_field<std::string>(f(7));
     r.amount = optional_field<domain::Amount>(f(8));
     r.tax_free = optional_field<domain::Amount>(f(9));
     r.apply_num = optional_field<std::string>(f(10));
     r.receipt_url = optional_field<std::string>(f(11));
     r.error_message = optional_field<std::string>(f(12));
-    r.issued_at = f(13).as<domain::UnixSeconds>();
-    r.cancelled_at = f(14).as<domain::UnixSeconds>();
-    r.created_at = f(15).as<domain::UnixSeconds>();
+    r.issued_at = f(13).template as<domain::UnixSeconds>();
+    r.cancelled_at = f(14).template as<domain::UnixSeconds>();
+    r.created_at = f(15).template as<domain::UnixSeconds>();
     return r;
 }
+
+template std::optional<CashReceipt> cash_receipt_in(const pqxx::row&, int);
+template std::optional<CashReceipt> cash_receipt_in(const PgRow&, int);
 
 const std::vector<Statement>& lifecycle_statements() {
     static const std::vector<Statement> statements = {

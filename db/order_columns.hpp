@@ -5,6 +5,7 @@
 
 #include <pqxx/row>
 
+#include "db/pg_result.hpp"
 #include "service/domain/order.hpp"
 
 // Timestamps leave the database as whole UNIX seconds (rounded down, as iamport shows them).
@@ -19,7 +20,10 @@ namespace mg::db {
 // The number of columns in MG_ORDER_COLUMNS.
 inline constexpr int kOrderColumnCount = 17;
 
-// The order in the first kOrderColumnCount columns of `row`.
-domain::Order order_from_row(const pqxx::row& row);
+// The order in the first kOrderColumnCount columns of `row` (a pqxx::row or a db::PgRow).
+template <class Row>
+domain::Order order_from_row(const Row& row);
+extern template domain::Order order_from_row(const pqxx::row&);
+extern template domain::Order order_from_row(const PgRow&);
 
 }  // namespace mg::db

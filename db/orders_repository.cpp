@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 #include <stdexcept>
 
+#include "db/async_transaction.hpp"
 #include "db/errors.hpp"
 #include "db/order_columns.hpp"
 #include "db/sql_values.hpp"
@@ -76,8 +77,9 @@ constexpr Statement kListOrderEvents{
     "floor(extract(epoch FROM created_at))::bigint "
     "FROM order_events WHERE order_id = $1 ORDER BY id"};
 
-domain::OrderStatus status_from(const pqxx::field& field) {
-    const auto text = field.as<std::string>();
+template <class Field>
+domain::OrderStatus status_from(const Field& field) {
+    const auto text = field.template as<std::string>();
     if (auto status = domain::parse_order_status(text)) {
         return *status;
     }
@@ -122,27 +124,31 @@ std::optional<domain::Order> find_with(pqxx::transaction_base& txn, const Statem
 
 }  // namespace
 
-domain::Order order_from_row(const pqxx::row& row) {
+template <class Row>
+domain::Order order_from_row(const Row& row) {
     domain::Order order;
-    order.id = row[0].as<std::int64_t>();
-    order.merchant_uid = row[1].as<std::string>();
-    order.name = row[2].as<std::string>();
-    order.amount = row[3].as<domain::Amount>();
-    order.currency = row[4].as<std::string>();
+    order.id = row[0].template as<std::int64_t>();
+    order.merchant_uid = row[1].template as<std::string>();
+    order.name = row[2].template as<std::string>();
+    order.amount = row[3].template as<domain::Amount>();
+    order.currency = row[4].template as<std::string>();
     order.status = status_from(row[5]);
-    order.client_secret = row[6].as<std::string>();
+    order.client_secret = row[6].template as<std::string>();
     order.buyer.name = optional_field<std::string>(row[7]);
     order.buyer.email = optional_field<std::string>(row[8]);
     order.buyer.tel = optional_field<std::string>(row[9]);
     order.buyer.addr = optional_field<std::string>(row[10]);
     order.buyer.postcode = optional_field<std::string>(row[11]);
     order.custom_data_json = optional_field<std::string>(row[12]);
-    order.created_at = row[13].as<domain::UnixSeconds>();
-    order.updated_at = row[14].as<domain::UnixSeconds>();
-    order.tax_free = row[15].as<domain::Amount>();
+    order.created_at = row[13].template as<domain::UnixSeconds>();
+    order.updated_at = row[14].template as<domain::UnixSeconds>();
+    order.tax_free = row[15].template as<domain::Amount>();
     order.registered_amount = optional_field<domain::Amount>(row[16]);
     return order;
 }
+
+template domain::Order order_from_row(const pqxx::row&);
+template domain::Order order_from_row(const PgRow&);
 
 // Client secrets stored before they were sealed (sealed ones start with "v1."), a batch at a
 // time; instances starting together skip each other's rows.
@@ -182,6 +188,36 @@ std::optional<domain::Order> find_order(pqxx::transaction_base& txn,
 
 domain::Order find_order_by_id(pqxx::transaction_base& txn, std::int64_t id) {
     return order_from_row(exec_statement(txn, kFindOrderById, id).at(0));
+}
+
+boost::asio::awaitable<std::optional<domain::Order>> find_order(AsyncConnection& connection,
+                                                                std::string merchant_uid) {
+    auto query = Query(kFindOrder, {std::move(merchant_uid)});
+    const auto result = co_await connection.exec(std::move(query));
+    if (result.empty()) {
+        co_return std::nullopt;
+    }
+    co_return order_from_row(result[0]);
+}
+
+boost::asio::awaitable<domain::Order> insert_order(AsyncTransaction& txn,
+                                                   const domain::NewOrder& order) {
+    auto query = Query(kInsertOrder, {order.merchant_uid, order.name, order.amount, order.currency,
+                                      order.client_secret, order.buyer.name, order.buyer.email,
+                                      order.buyer.tel, order.buyer.addr, order.buyer.postcode,
+                                      order.custom_data_json, order.tax_free});
+    const auto result = co_await txn.exec(std::move(query));
+    if (result.empty()) {
+        throw Conflict("orders_merchant_uid_key",
+                       "an order with merchant_uid '" + order.merchant_uid + "' already exists");
+    }
+    co_return order_from_row(result[0]);
+}
+
+Query append_order_event_query(const OrderEvent& event) {
+    return Query(kAppendOrderEvent,
+                 {event.order_id, text_of(event.from), std::string(domain::to_string(event.to)),
+                  std::string(domain::to_string(event.cause)), event.imp_uid, event.details_json});
 }
 
 std::optional<domain::Order> find_order_for_update(pqxx::work& txn, std::string_view merchant_uid) {

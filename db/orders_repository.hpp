@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "db/async_connection.hpp"
+#include "db/async_transaction.hpp"
 #include "service/domain/order.hpp"
 
 namespace mg::db {
@@ -16,10 +18,16 @@ namespace mg::db {
 // Inserts a new order in status pending. Throws db::Conflict (constraint
 // "orders_merchant_uid_key") if the merchant_uid is taken; the transaction stays usable then.
 domain::Order insert_order(pqxx::work& txn, const domain::NewOrder& order);
+// The same on an event loop (db::Conflict when the merchant_uid is taken).
+boost::asio::awaitable<domain::Order> insert_order(AsyncTransaction& txn,
+                                                   const domain::NewOrder& order);
 
 // Plain reads (find_order, list_payments) take any transaction, a pqxx::nontransaction
 // included: a read-only request then costs no BEGIN and COMMIT round trips.
 std::optional<domain::Order> find_order(pqxx::transaction_base& txn, std::string_view merchant_uid);
+// The same on an event loop, in autocommit.
+boost::asio::awaitable<std::optional<domain::Order>> find_order(AsyncConnection& connection,
+                                                                std::string merchant_uid);
 
 // The order with this id (it must exist: ids come from rows that reference it).
 domain::Order find_order_by_id(pqxx::transaction_base& txn, std::int64_t id);
@@ -54,6 +62,8 @@ struct OrderEvent {
 };
 
 void append_order_event(pqxx::work& txn, const OrderEvent& event);
+// The same as one query, to send in a round trip with others (AsyncTransaction::exec).
+Query append_order_event_query(const OrderEvent& event);
 
 // Moves the order from `from` to `to` and appends the event, in `txn`. Does nothing and returns
 // false if the order's status is not `from` (someone else changed it first).

@@ -169,49 +169,51 @@ constexpr int kFirstCancellationColumn = 29;
 // Columns of MG_PAYMENT_COLUMNS, its cancellation part included.
 constexpr int kPaymentColumnCount = kFirstCancellationColumn + 7;
 
-domain::Payment payment_from(const pqxx::row& row) {
+template <class Row>
+domain::Payment payment_from(const Row& row) {
     domain::Payment payment;
-    payment.imp_uid = row[2].as<std::string>();
-    payment.merchant_uid = row[3].as<std::string>();
-    payment.status = row[4].as<std::string>();
+    payment.imp_uid = row[2].template as<std::string>();
+    payment.merchant_uid = row[3].template as<std::string>();
+    payment.status = row[4].template as<std::string>();
     payment.pay_method = optional_field<std::string>(row[5]);
     payment.pg_provider = optional_field<std::string>(row[6]);
     payment.pg_tid = optional_field<std::string>(row[7]);
     payment.channel = optional_field<std::string>(row[8]);
     payment.currency = optional_field<std::string>(row[9]);
-    payment.amount = row[10].as<domain::Amount>();
-    payment.cancel_amount = row[11].as<domain::Amount>();
-    payment.started_at = row[12].as<domain::UnixSeconds>();
-    payment.paid_at = row[13].as<domain::UnixSeconds>();
-    payment.failed_at = row[14].as<domain::UnixSeconds>();
-    payment.cancelled_at = row[15].as<domain::UnixSeconds>();
+    payment.amount = row[10].template as<domain::Amount>();
+    payment.cancel_amount = row[11].template as<domain::Amount>();
+    payment.started_at = row[12].template as<domain::UnixSeconds>();
+    payment.paid_at = row[13].template as<domain::UnixSeconds>();
+    payment.failed_at = row[14].template as<domain::UnixSeconds>();
+    payment.cancelled_at = row[15].template as<domain::UnixSeconds>();
     payment.vbank_code = optional_field<std::string>(row[16]);
     payment.vbank_name = optional_field<std::string>(row[17]);
     payment.vbank_num = optional_field<std::string>(row[18]);
     payment.vbank_holder = optional_field<std::string>(row[19]);
-    payment.vbank_date = row[20].as<domain::UnixSeconds>();
-    payment.vbank_issued_at = row[21].as<domain::UnixSeconds>();
+    payment.vbank_date = row[20].template as<domain::UnixSeconds>();
+    payment.vbank_issued_at = row[21].template as<domain::UnixSeconds>();
     payment.receipt_url = optional_field<std::string>(row[22]);
     payment.fail_reason = optional_field<std::string>(row[23]);
     payment.cancel_reason = optional_field<std::string>(row[24]);
-    payment.unsolicited = row[25].as<bool>();
-    payment.tax_free = row[26].as<domain::Amount>();
-    payment.tax_free_cancelled = row[27].as<domain::Amount>();
+    payment.unsolicited = row[25].template as<bool>();
+    payment.tax_free = row[26].template as<domain::Amount>();
+    payment.tax_free_cancelled = row[27].template as<domain::Amount>();
     payment.set_aside = optional_field<std::string>(row[28]);
     return payment;
 }
 
 // The row's cancellation, if the payment has any (ordinal is NULL for none).
-std::optional<domain::PaymentCancellation> cancellation_from(const pqxx::row& row) {
+template <class Row>
+std::optional<domain::PaymentCancellation> cancellation_from(const Row& row) {
     constexpr int c = kFirstCancellationColumn;
     if (row[c].is_null()) {
         return std::nullopt;
     }
     domain::PaymentCancellation cancellation;
-    cancellation.pg_tid = row[c + 1].as<std::string>();
-    cancellation.amount = row[c + 2].as<domain::Amount>();
-    cancellation.cancelled_at = row[c + 3].as<domain::UnixSeconds>();
-    cancellation.reason = row[c + 4].as<std::string>();
+    cancellation.pg_tid = row[c + 1].template as<std::string>();
+    cancellation.amount = row[c + 2].template as<domain::Amount>();
+    cancellation.cancelled_at = row[c + 3].template as<domain::UnixSeconds>();
+    cancellation.reason = row[c + 4].template as<std::string>();
     cancellation.receipt_url = optional_field<std::string>(row[c + 5]);
     cancellation.cancellation_id = optional_field<std::string>(row[c + 6]);
     return cancellation;
@@ -224,18 +226,28 @@ struct StoredPayment {
 
 // Folds the joined rows back into payments, in the order of the rows. The payment columns start
 // at `first_column`; rows whose payment id is NULL (an order without payments) hold none.
-std::vector<StoredPayment> payments_from(const pqxx::result& result, int first_column = 0) {
+pqxx::row columns_from(const pqxx::row& row, int first) {
+    return row.slice(static_cast<pqxx::row::size_type>(first), row.size());
+}
+
+PgRow columns_from(const PgRow& row, int first) {
+    return row.slice(first, row.size());
+}
+
+// `result` is a pqxx::result or a db::PgResult.
+template <class Result>
+std::vector<StoredPayment> payments_from(const Result& result, int first_column = 0) {
     std::vector<StoredPayment> payments;
     std::int64_t current_id = 0;
     for (const auto& whole : result) {
-        const auto row = whole.slice(static_cast<pqxx::row::size_type>(first_column), whole.size());
+        const auto row = columns_from(whole, first_column);
         if (row[0].is_null()) {
             continue;
         }
-        const auto id = row[0].as<std::int64_t>();
+        const auto id = row[0].template as<std::int64_t>();
         if (payments.empty() || id != current_id) {
             current_id = id;
-            payments.push_back({row[1].as<std::int64_t>(), payment_from(row)});
+            payments.push_back({row[1].template as<std::int64_t>(), payment_from(row)});
         }
         if (auto cancellation = cancellation_from(row)) {
             payments.back().payment.cancel_history.push_back(std::move(*cancellation));
@@ -408,9 +420,10 @@ std::map<std::int64_t, std::vector<domain::Payment>> list_payments_for_orders(
     return by_order;
 }
 
-std::optional<OrderWithPayments> find_order_with_payments(pqxx::transaction_base& txn,
-                                                          std::string_view merchant_uid) {
-    const auto result = exec_statement(txn, kFindOrderWithPayments, std::string(merchant_uid));
+namespace {
+
+template <class Result>
+std::optional<OrderWithPayments> order_with_payments_from(const Result& result) {
     if (result.empty()) {
         return std::nullopt;
     }
@@ -420,6 +433,21 @@ std::optional<OrderWithPayments> find_order_with_payments(pqxx::transaction_base
         found.payments.push_back(std::move(stored.payment));
     }
     return found;
+}
+
+}  // namespace
+
+std::optional<OrderWithPayments> find_order_with_payments(pqxx::transaction_base& txn,
+                                                          std::string_view merchant_uid) {
+    return order_with_payments_from(
+        exec_statement(txn, kFindOrderWithPayments, std::string(merchant_uid)));
+}
+
+boost::asio::awaitable<std::optional<OrderWithPayments>> find_order_with_payments(
+    AsyncConnection& connection, std::string merchant_uid) {
+    auto query = Query(kFindOrderWithPayments, {std::move(merchant_uid)});
+    const auto result = co_await connection.exec(std::move(query));
+    co_return order_with_payments_from(result);
 }
 
 std::optional<domain::Payment> find_payment(pqxx::work& txn, std::string_view imp_uid) {

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "db/async_connection.hpp"
 #include "db/lifecycle_repository.hpp"
 #include "service/domain/order.hpp"
 #include "service/domain/payment.hpp"
@@ -38,6 +39,9 @@ struct OrderWithPayments {
 // round trip, one snapshot. A plain read like list_payments.
 std::optional<OrderWithPayments> find_order_with_payments(pqxx::transaction_base& txn,
                                                           std::string_view merchant_uid);
+// The same on an event loop, in autocommit.
+boost::asio::awaitable<std::optional<OrderWithPayments>> find_order_with_payments(
+    AsyncConnection& connection, std::string merchant_uid);
 
 // The same for many orders in one query; orders without payments are absent from the map.
 std::map<std::int64_t, std::vector<domain::Payment>> list_payments_for_orders(

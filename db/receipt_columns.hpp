@@ -7,6 +7,7 @@
 #include <pqxx/row>
 
 #include "db/lifecycle_repository.hpp"
+#include "db/pg_result.hpp"
 
 #define MG_RECEIPT_COLUMNS                                                                   \
     "r.id, r.order_id, r.imp_uid, r.state, r.type, r.identifier_type, r.identifier_masked, " \
@@ -19,6 +20,10 @@ namespace mg::db {
 
 // The receipt in the columns of `row` from `first` on (MG_RECEIPT_COLUMNS); nullopt when its id
 // is NULL (an outer join that found none).
-std::optional<CashReceipt> cash_receipt_in(const pqxx::row& row, int first);
+// `row` is a pqxx::row or a db::PgRow.
+template <class Row>
+std::optional<CashReceipt> cash_receipt_in(const Row& row, int first);
+extern template std::optional<CashReceipt> cash_receipt_in(const pqxx::row&, int);
+extern template std::optional<CashReceipt> cash_receipt_in(const PgRow&, int);
 
 }  // namespace mg::db

@@ -18,12 +18,13 @@ inline const char* nullable(const std::optional<std::string>& value) {
     return value ? value->c_str() : nullptr;
 }
 
-template <class T>
-std::optional<T> optional_field(const pqxx::field& field) {
+// `field` is a pqxx::field or a db::PgField.
+template <class T, class Field>
+std::optional<T> optional_field(const Field& field) {
     if (field.is_null()) {
         return std::nullopt;
     }
-    return field.as<T>();
+    return field.template as<T>();
 }
 
 // A duration parameter, in whole seconds (statements multiply it by interval '1 second').

@@ -1,9 +1,9 @@
 #include "service/api/api.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/this_coro.hpp>
 #include <cctype>
-#include <pqxx/nontransaction>
 
 #include "db/api_keys_repository.hpp"
 #include "db/errors.hpp"
@@ -18,6 +18,7 @@
 #include "service/metrics/metrics.hpp"
 #include "service/payments/failure.hpp"
 #include "service/runtime/db_executor.hpp"
+#include "service/runtime/loop_database.hpp"
 
 namespace mg::api {
 
@@ -40,6 +41,14 @@ bool store_answer(pqxx::work& work, const IdempotentRequest& request,
                                         secrets.seal(response.body(), kStoredResponseContext),
                                         response[http::beast_http::field::content_type]);
 }
+
+db::Query store_answer_query(const IdempotentRequest& request, const crypto::SecretKey& secrets,
+                             const http::Response& response) {
+    return db::complete_idempotency_key_query(request.scope, request.key, request.claim,
+                                              static_cast<int>(response.result_int()),
+                                              secrets.seal(response.body(), kStoredResponseContext),
+                                              response[http::beast_http::field::content_type]);
+}
 constexpr std::size_t kMaxIdempotencyKey = 255;
 
 // An incoming X-Request-Id is kept if it looks like an id; anything else is replaced so that
@@ -55,6 +64,17 @@ bool is_acceptable_request_id(std::string_view id) {
         }
     }
     return true;
+}
+
+// A request id without a system call or a lock: 16 random characters drawn once per process,
+// the number of the thread and a count of its requests ("tL0m…-1-52771"). Unique within the
+// process and, through the random part, across processes.
+std::string new_request_id() {
+    static const std::string process = crypto::random_token(12);
+    static std::atomic<unsigned> threads{0};
+    thread_local const std::string thread = process + '-' + std::to_string(threads++) + '-';
+    thread_local std::uint64_t count = 0;
+    return thread + std::to_string(++count);
 }
 
 bool starts_with_bearer(std::string_view header) {
@@ -262,7 +282,7 @@ asio::awaitable<http::Response> Api::handle(http::Request& request,
     http::RequestContext ctx{
         request,
         connection,
-        is_acceptable_request_id(incoming_id) ? std::string(incoming_id) : crypto::random_token(12),
+        is_acceptable_request_id(incoming_id) ? std::string(incoming_id) : new_request_id(),
         "",
         {}};
     const auto path = path_of(request.target());
@@ -344,10 +364,10 @@ asio::awaitable<Caller> Api::authenticate(http::RequestContext& ctx, const Acces
             throw unauthorized("invalid_api_key", "the API key is not valid");
         }
         if (known == ApiKeyCache::Known::no) {
-            auto record = co_await deps_.db.transact([&](pqxx::work& work) {
-                auto found = db::find_active_api_key_by_hash(work, hash);
-                return found;
-            });
+            auto record =
+                co_await runtime::LoopDatabase::current().run([&hash](db::AsyncConnection& c) {
+                    return db::find_active_api_key_by_hash(c, hash);
+                });
             if (!record) {
                 key_cache_.put_invalid(hash);
                 throw unauthorized("invalid_api_key", "the API key is not valid");
@@ -397,10 +417,8 @@ asio::awaitable<Caller> Api::authenticate(http::RequestContext& ctx, const Acces
 
 asio::awaitable<void> Api::require_browser_access(http::RequestContext& ctx, const Caller& caller) {
     const auto& merchant_uid = ctx.param("merchant_uid");
-    auto order = co_await deps_.db.run([&](pqxx::connection& c) {
-        pqxx::nontransaction read(c);
-        return db::find_order(read, merchant_uid);
-    });
+    auto order = co_await runtime::LoopDatabase::current().run(
+        [&merchant_uid](db::AsyncConnection& c) { return db::find_order(c, merchant_uid); });
     require_order_access(caller, order);
 }
 
@@ -422,10 +440,10 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
     const auto fingerprint =
         secrets_.fingerprint(std::string(request.method_string()) + ' ' +
                              std::string(path_of(request.target())) + '\n' + request.body());
-    auto claim = co_await deps_.db.transact([&](pqxx::work& work) {
-        auto result = db::claim_idempotency_key(work, scope, key, fingerprint, kIdempotencyTtl,
-                                                deps_.config.idempotency_claim_lifetime());
-        return result;
+    const auto claim_lifetime = deps_.config.idempotency_claim_lifetime();
+    auto claim = co_await runtime::LoopDatabase::current().run([&](db::AsyncConnection& c) {
+        return db::claim_idempotency_key(c, scope, key, fingerprint, kIdempotencyTtl,
+                                         claim_lifetime);
     });
     switch (claim.outcome) {
         case db::IdempotencyClaim::Outcome::replay: {
@@ -484,12 +502,12 @@ asio::awaitable<http::Response> Api::with_idempotency(http::RequestContext& ctx,
         // transaction failed after all (a release then finds a completed key and keeps it).
         bool ours = true;
         if (!idempotent.stored || failure) {
-            ours = co_await deps_.db.transact([&](pqxx::work& work) {
-                if (store) {
-                    return store_answer(work, idempotent, secrets_, response);
-                }
-                return db::release_idempotency_key(work, scope, key, claim.claim);
-            });
+            // One statement in autocommit.
+            auto query = store ? store_answer_query(idempotent, secrets_, response)
+                               : db::release_idempotency_key_query(scope, key, claim.claim);
+            const auto result = co_await runtime::LoopDatabase::current().run(
+                [&query](db::AsyncConnection& c) { return c.exec(std::move(query)); });
+            ours = !result.empty();
         }
         if (!ours) {
             // Our claim lapsed and a retry took the key over: what it stores stands.
@@ -518,6 +536,22 @@ void store_idempotent_response(pqxx::work& work, const Caller& caller,
                              "a request with this Idempotency-Key is still running");
     }
     idempotent->stored = true;
+}
+
+std::optional<db::Query> idempotent_response_query(const Caller& caller,
+                                                   const http::Response& response) {
+    if (caller.idempotency == nullptr) {
+        return std::nullopt;
+    }
+    return store_answer_query(*caller.idempotency, *caller.secrets, response);
+}
+
+void idempotent_response_stored(const Caller& caller, const db::PgResult& result) {
+    if (result.empty()) {
+        throw http::conflict("idempotency_in_progress",
+                             "a request with this Idempotency-Key is still running");
+    }
+    caller.idempotency->stored = true;
 }
 
 }  // namespace mg::api

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "db/async_connection.hpp"
 #include "service/api/api_keys.hpp"
 #include "service/api/caller.hpp"
 #include "service/common/config.hpp"
@@ -105,6 +106,12 @@ class Api {
 // another request took the key over: that request does the work instead.
 void store_idempotent_response(pqxx::work& work, const Caller& caller,
                                const http::Response& response);
+// The same on an event loop's connection, as a query to send in one round trip with the work's
+// last statements (none when the request has no Idempotency-Key) ...
+std::optional<db::Query> idempotent_response_query(const Caller& caller,
+                                                   const http::Response& response);
+// ... and its result: the same 409 when the claim lapsed.
+void idempotent_response_stored(const Caller& caller, const db::PgResult& result);
 
 // Registration of each resource's routes (one file each).
 void add_health_routes(Api& api);

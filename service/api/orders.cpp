@@ -3,7 +3,6 @@
 #include <boost/json/value_from.hpp>
 #include <boost/url/parse.hpp>
 #include <charconv>
-#include <pqxx/nontransaction>
 
 #include "db/errors.hpp"
 #include "db/orders_repository.hpp"
@@ -18,6 +17,7 @@
 #include "service/domain/order_json.hpp"
 #include "service/http/error.hpp"
 #include "service/runtime/db_executor.hpp"
+#include "service/runtime/loop_database.hpp"
 
 namespace mg::api {
 
@@ -56,24 +56,33 @@ db::OrderFilter decode_list_query(std::string_view target) {
     return filter;
 }
 
-asio::awaitable<http::Response> create_order(http::RequestContext& ctx, const Caller& caller,
-                                             runtime::DbExecutor& db) {
+asio::awaitable<http::Response> create_order(http::RequestContext& ctx, const Caller& caller) {
     auto order = decode_new_order(parse_json_object(ctx.request));
     order.client_secret = seal_client_secret(*caller.secrets, order.client_secret);
     domain::Order stored;
     http::Response response;
     try {
         // The order and the answer its Idempotency-Key replays commit together: a crash after
-        // the commit replays the order, never creates a second one or answers "taken".
-        stored = co_await db.transact([&](pqxx::work& work) {
-            auto created = db::insert_order(work, order);
-            db::append_order_event(
-                work, db::OrderEvent{created.id, std::nullopt, domain::OrderStatus::pending,
-                                     domain::EventCause::api, std::nullopt, std::nullopt});
-            response = http::json_response(Status::created, order_json(created, {}, caller));
-            store_idempotent_response(work, caller, response);
-            return created;
-        });
+        // the commit replays the order, never creates a second one or answers "taken". Three
+        // round trips: BEGIN and the insert; the event and the answer; COMMIT.
+        stored = co_await runtime::LoopDatabase::current().transact(
+            [&](db::AsyncTransaction& txn) -> asio::awaitable<domain::Order> {
+                auto created = co_await db::insert_order(txn, order);
+                response = http::json_response(Status::created, order_json(created, {}, caller));
+                std::vector<db::Query> rest;
+                rest.push_back(db::append_order_event_query(
+                    db::OrderEvent{created.id, std::nullopt, domain::OrderStatus::pending,
+                                   domain::EventCause::api, std::nullopt, std::nullopt}));
+                auto store = idempotent_response_query(caller, response);
+                if (store) {
+                    rest.push_back(std::move(*store));
+                }
+                const auto results = co_await txn.exec(std::move(rest));
+                if (store) {
+                    idempotent_response_stored(caller, results.back());
+                }
+                co_return created;
+            });
     } catch (const db::Conflict&) {
         throw http::conflict("merchant_uid_taken",
                              "an order with this merchant_uid already exists");
@@ -85,14 +94,13 @@ asio::awaitable<http::Response> create_order(http::RequestContext& ctx, const Ca
     co_return response;
 }
 
-asio::awaitable<http::Response> get_order(http::RequestContext& ctx, const Caller& caller,
-                                          runtime::DbExecutor& db) {
+asio::awaitable<http::Response> get_order(http::RequestContext& ctx, const Caller& caller) {
     const auto& merchant_uid = ctx.param("merchant_uid");
     // One statement in autocommit: BEGIN and COMMIT would only add round trips to a single read.
-    auto found = co_await db.run([&](pqxx::connection& c) {
-        pqxx::nontransaction read(c);
-        return db::find_order_with_payments(read, merchant_uid);
-    });
+    auto found =
+        co_await runtime::LoopDatabase::current().run([&merchant_uid](db::AsyncConnection& c) {
+            return db::find_order_with_payments(c, merchant_uid);
+        });
     require_order_access(caller, found ? &found->order : nullptr);
     co_return http::json_response(
         Status::ok, order_json(found->order, found->payments, found->cash_receipt, caller));
@@ -131,19 +139,16 @@ asio::awaitable<http::Response> list_orders(http::RequestContext& ctx, const Cal
 
 void add_order_routes(Api& api) {
     auto& db = api.deps().db;
-    api.add(http::Verb::post, "/v1/orders", Access{Access::Kind::api_key, "write", false},
-            [&db](http::RequestContext& ctx, const Caller& caller) {
-                return create_order(ctx, caller, db);
-            });
+    api.add(
+        http::Verb::post, "/v1/orders", Access{Access::Kind::api_key, "write", false},
+        [](http::RequestContext& ctx, const Caller& caller) { return create_order(ctx, caller); });
     api.add(http::Verb::get, "/v1/orders", Access{Access::Kind::api_key, "read", false},
             [&db](http::RequestContext& ctx, const Caller& caller) {
                 return list_orders(ctx, caller, db);
             });
     api.add(http::Verb::get, "/v1/orders/{merchant_uid}",
             Access{Access::Kind::api_key, "read", true},
-            [&db](http::RequestContext& ctx, const Caller& caller) {
-                return get_order(ctx, caller, db);
-            });
+            [](http::RequestContext& ctx, const Caller& caller) { return get_order(ctx, caller); });
 }
 
 }  // namespace mg::api

@@ -27,6 +27,7 @@
 #include "service/payments/reconciler.hpp"
 #include "service/payments/settlement.hpp"
 #include "service/runtime/db_executor.hpp"
+#include "service/runtime/loop_database.hpp"
 
 namespace mg::app {
 
@@ -124,16 +125,34 @@ iamport::ClientConfig iamport_client_config(const Config& config, std::size_t ma
 
 int serve(const Config& config) {
     raise_open_files_limit(config.limits.max_connections);
+    // The access log is a line per request: written in batches, not a system call each (and
+    // every 100 ms, below).
+    log::buffer_output();
     migrate_database(config, std::chrono::seconds(30));
     const auto migrations = db::embedded_migrations();
 
     db::ConnectionPool pool(config.database_url, config.db_pool_size);
     seal_stored_client_secrets(pool, config);
     runtime::DbExecutor executor(pool, config.db_queue_limit);
-    // IO_THREADS for the network, and one more per pooled connection for database jobs that run
-    // on the thread of their request (see DbExecutor).
-    const std::size_t threads_count = config.io_threads + config.db_pool_size;
-    asio::io_context io(static_cast<int>(threads_count));
+    // README "Threads and the database": IO_THREADS event loops, each run by one thread with its
+    // own database connections, serve the requests; one more loop runs what is not a request
+    // (the reconciler, the dispatcher, iamport's connections, signals), and the executor's
+    // threads run the blocking libpqxx jobs of the money paths.
+    // The databases outlive their loops: requests still in a loop when it is destroyed give
+    // their connections back (LoopDatabase::close comes first).
+    std::vector<std::unique_ptr<runtime::LoopDatabase>> loop_databases;
+    std::vector<std::unique_ptr<asio::io_context>> loops;
+    std::vector<asio::io_context*> loop_pointers;
+    const std::size_t loop_connections =
+        std::max<std::size_t>(1, config.db_pool_size / config.io_threads);
+    for (std::size_t i = 0; i < config.io_threads; ++i) {
+        loops.push_back(std::make_unique<asio::io_context>(1));
+        loop_pointers.push_back(loops.back().get());
+        loop_databases.push_back(std::make_unique<runtime::LoopDatabase>(
+            *loops.back(), runtime::LoopDatabaseOptions{config.database_url, loop_connections,
+                                                        config.db_queue_limit}));
+    }
+    asio::io_context io(1);
 
     // Two clients, each with its own connections and circuit breaker: a flood of notices (forged
     // ones included) or a slow look-up cannot take the connections or open the breaker that
@@ -157,7 +176,7 @@ int serve(const Config& config) {
                                       &reconciler});
     http::ServerLimits limits{config.limits.body_bytes, config.limits.header_bytes,
                               config.limits.request_timeout, config.limits.max_connections};
-    http::Server server(io, limits,
+    http::Server server(loop_pointers, limits,
                         [&api](http::Request& request, const http::ConnectionInfo& connection) {
                             return api.handle(request, connection);
                         });
@@ -171,7 +190,8 @@ int serve(const Config& config) {
     std::optional<http::Server> admin_server;
     if (config.admin_listen) {
         admin_server.emplace(
-            io, limits, [&api](http::Request& request, const http::ConnectionInfo& connection) {
+            std::vector<asio::io_context*>{loop_pointers.front()}, limits,
+            [&api](http::Request& request, const http::ConnectionInfo& connection) {
                 return api.handle(request, connection, api::Listener::admin);
             });
         const auto admin_bound = admin_server->listen(
@@ -203,18 +223,42 @@ int serve(const Config& config) {
         });
     });
 
+    asio::steady_timer log_flusher(io);
+    std::function<void()> flush_log_later = [&] {
+        log_flusher.expires_after(std::chrono::milliseconds(100));
+        log_flusher.async_wait([&](const boost::system::error_code& ec) {
+            log::flush();
+            if (!ec) {
+                flush_log_later();
+            }
+        });
+    };
+    flush_log_later();
     reconciler.start();
     dispatcher.start();
+    // The loops run until the background loop stops (drained or the drain deadline).
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
     std::vector<std::thread> threads;
-    for (std::size_t i = 1; i < threads_count; ++i) {
-        threads.emplace_back([&io] { io.run(); });
+    for (std::size_t i = 0; i < loops.size(); ++i) {
+        keep_running.push_back(asio::make_work_guard(*loops[i]));
+        threads.emplace_back([&loops, &loop_databases, i] {
+            loop_databases[i]->make_current();
+            loops[i]->run();
+        });
     }
     io.run();
+    for (auto& loop : loops) {
+        loop->stop();
+    }
     for (auto& thread : threads) {
         thread.join();
     }
+    for (auto& database : loop_databases) {
+        database->close();
+    }
     executor.stop();
     log::info("stopped");
+    log::flush();
     return 0;
 }
 

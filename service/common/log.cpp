@@ -2,13 +2,17 @@
 
 #include <spdlog/formatter.h>
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <ctime>
+#include <mutex>
 
 namespace mg::log {
 namespace {
@@ -140,14 +144,65 @@ std::unique_ptr<spdlog::formatter> make_formatter(Format format) {
     return std::make_unique<LineFormatter>(format);
 }
 
+namespace {
+
+// Lines to standard error, buffered: written when 64 KiB are waiting or on flush().
+class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+  protected:
+    void sink_it_(const spdlog::details::log_msg& message) override {
+        spdlog::memory_buf_t line;
+        formatter_->format(message, line);
+        buffer_.append(line.data(), line.size());
+        if (buffer_.size() >= kFlushAt) {
+            flush_();
+        }
+    }
+
+    void flush_() override {
+        std::size_t written = 0;
+        while (written < buffer_.size()) {
+            const auto n =
+                ::write(STDERR_FILENO, buffer_.data() + written, buffer_.size() - written);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                break;  // nowhere to write to: the lines are dropped, the server goes on
+            }
+            written += static_cast<std::size_t>(n);
+        }
+        buffer_.clear();
+    }
+
+  private:
+    static constexpr std::size_t kFlushAt = 64 * 1024;
+    std::string buffer_;
+};
+
+void install(std::shared_ptr<spdlog::sinks::sink> sink, spdlog::level::level_enum level,
+             spdlog::level::level_enum flush_level) {
+    auto logger = std::make_shared<spdlog::logger>("merchant-gateway", std::move(sink));
+    logger->set_formatter(std::make_unique<LineFormatter>(g_format));
+    logger->set_level(level);
+    logger->flush_on(flush_level);
+    spdlog::set_default_logger(std::move(logger));
+}
+
+}  // namespace
+
+void buffer_output() {
+    const auto level = spdlog::default_logger()->level();
+    spdlog::default_logger()->flush();
+    install(std::make_shared<BufferedStderrSink>(), level, spdlog::level::warn);
+}
+
+void flush() {
+    spdlog::default_logger()->flush();
+}
+
 void setup(spdlog::level::level_enum level, Format format) {
     g_format = format;
-    auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    auto logger = std::make_shared<spdlog::logger>("merchant-gateway", std::move(sink));
-    logger->set_formatter(std::make_unique<LineFormatter>(format));
-    logger->set_level(level);
-    logger->flush_on(spdlog::level::trace);
-    spdlog::set_default_logger(std::move(logger));
+    install(std::make_shared<spdlog::sinks::stderr_sink_mt>(), level, spdlog::level::trace);
 }
 
 bool parse_level(std::string_view text, spdlog::level::level_enum& out) {

@@ -5,7 +5,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -31,7 +30,7 @@ using tcp = asio::ip::tcp;
 struct Server::Session {
     explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
     beast::tcp_stream stream;
-    bool busy = false;  // a request is being handled; touched only on the session's strand
+    bool busy = false;  // a request is being handled; touched only on the thread of its loop
 };
 
 namespace {
@@ -40,8 +39,11 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
 }  // namespace
 
-Server::Server(asio::io_context& io, ServerLimits limits, RequestHandler handler)
-    : io_(io), limits_(limits), handler_(std::move(handler)), acceptor_(asio::make_strand(io)) {}
+Server::Server(std::vector<asio::io_context*> loops, ServerLimits limits, RequestHandler handler)
+    : loops_(std::move(loops)),
+      limits_(limits),
+      handler_(std::move(handler)),
+      acceptor_(*loops_.at(0)) {}
 
 Server::~Server() = default;
 
@@ -57,7 +59,8 @@ tcp::endpoint Server::listen(const tcp::endpoint& endpoint) {
 
 asio::awaitable<void> Server::accept_loop() {
     while (!draining_) {
-        auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), kUseTuple);
+        auto& loop = *loops_[next_loop_++ % loops_.size()];
+        auto [ec, socket] = co_await acceptor_.async_accept(loop, kUseTuple);
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
                 break;

@@ -1,4 +1,6 @@
-// HTTP/1.1 server on Asio coroutines: one accept loop that spawns one session per connection.
+// HTTP/1.1 server on Asio coroutines: one accept loop that spawns one session per connection,
+// each on one of the event loops it was given (round robin), where it stays: every request of a
+// connection is read, handled and answered on the thread of that loop.
 // The session is a short loop — read (with a deadline) → handle → write → keep-alive? — and
 // everything about the request itself is decided by the RequestHandler, a plain function of
 // the request that can be tested without sockets.
@@ -13,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "service/http/types.hpp"
 
@@ -33,7 +36,10 @@ using ProtocolErrorHook = std::function<void(Status, std::string_view reason)>;
 
 class Server {
   public:
-    Server(boost::asio::io_context& io, ServerLimits limits, RequestHandler handler);
+    // `loops` are single-threaded event loops (each io_context run by one thread); the first
+    // also accepts.
+    Server(std::vector<boost::asio::io_context*> loops, ServerLimits limits,
+           RequestHandler handler);
     ~Server();
 
     // Binds and starts accepting; returns the bound endpoint (port 0 picks a free port).
@@ -52,7 +58,8 @@ class Server {
     boost::asio::awaitable<void> run_session(boost::asio::ip::tcp::socket socket);
     void session_closed();
 
-    boost::asio::io_context& io_;
+    std::vector<boost::asio::io_context*> loops_;
+    std::size_t next_loop_ = 0;
     ServerLimits limits_;
     RequestHandler handler_;
     ProtocolErrorHook protocol_error_hook_;

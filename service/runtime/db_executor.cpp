@@ -52,7 +52,6 @@ DbExecutor::~DbExecutor() {
 }
 
 void DbExecutor::stop() {
-    stopped_ = true;
     threads_.stop();
     threads_.join();
 }
@@ -67,12 +66,6 @@ asio::awaitable<void> DbExecutor::run_erased(std::function<void(pqxx::connection
         ~Decrement() { --counter; }
     } decrement{waiting_};
 
-    if (!stopped_.load()) {
-        if (auto lease = pool_.try_acquire_idle()) {
-            run_with(*lease, job);
-            co_return;
-        }
-    }
     // Named rather than a temporary inside co_await: GCC 12 miscompiles capturing lambda
     // temporaries in co_await expressions (gcc PR107288).
     auto task = [this, &job]() -> asio::awaitable<void> {

@@ -5,12 +5,11 @@
 // which commits when the callable returns and rolls back when it throws (db/transaction.hpp).
 // `run` hands over the bare connection, for work that is not one transaction.
 //
-// When the pool has an open connection idle, the job runs at once on the calling thread: a
-// request then costs no hand-off between threads, which on a small machine is worth more than
-// the database round trip itself. Otherwise it waits on a thread pool of its own for a
-// connection, so the caller's thread never waits for the pool. The service runs DB_POOL_SIZE
-// threads on its event loop beyond IO_THREADS: at most DB_POOL_SIZE jobs hold connections, so at
-// least IO_THREADS threads are always free for the network.
+// Jobs run on a thread pool of its own (one thread per pooled connection), never on the caller's
+// thread: an event loop's thread never blocks on libpqxx. These are the money paths and the
+// background work, whose transactions are written as blocking code; the request paths that must
+// run at the machine's limit use the event loop's own connections instead
+// (service/runtime/loop_database.hpp).
 //
 // The callable gets a connection from the pool; nothing of pqxx may outlive it. The number of
 // jobs running and waiting is bounded: beyond it, DbOverloaded (→ 503).
@@ -67,7 +66,7 @@ class DbExecutor {
 
     std::size_t waiting() const { return waiting_.load(); }
     db::ConnectionPool& pool() { return pool_; }
-    // Waits for the jobs on the thread pool; later jobs no longer run on the calling thread.
+    // Waits for the jobs on the thread pool.
     void stop();
 
   private:
@@ -78,7 +77,6 @@ class DbExecutor {
     std::chrono::milliseconds acquire_wait_;
     boost::asio::thread_pool threads_;
     std::atomic<std::size_t> waiting_{0};
-    std::atomic<bool> stopped_{false};
 };
 
 }  // namespace mg::runtime

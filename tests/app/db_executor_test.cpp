@@ -52,7 +52,7 @@ T run_here(asio::io_context& io, asio::awaitable<T> coro) {
     return std::move(*result);
 }
 
-TEST(DbExecutor, RunsOnTheCallersThreadWhenAConnectionIsIdle) {
+TEST(DbExecutor, NeverRunsAJobOnTheCallersThread) {
     mg::test::TestDatabase database;
     db::ConnectionPool pool(database.url(), 2);
     DbExecutor db(pool, 16);
@@ -61,10 +61,10 @@ TEST(DbExecutor, RunsOnTheCallersThreadWhenAConnectionIsIdle) {
     const auto first = run_here(io, query(db, 1));
     EXPECT_EQ(first.value, 2);
     EXPECT_NE(first.thread, std::this_thread::get_id());
-    // Now one is idle: the job runs right here, with no hand-off.
+    // With one idle, still there: an event loop's thread never blocks on libpqxx.
     const auto second = run_here(io, query(db, 41));
     EXPECT_EQ(second.value, 42);
-    EXPECT_EQ(second.thread, std::this_thread::get_id());
+    EXPECT_NE(second.thread, std::this_thread::get_id());
     EXPECT_EQ(pool.in_use(), 0u);
 }
 
@@ -115,7 +115,6 @@ TEST(DbExecutor, AFailedJobLeavesTheConnectionUsable) {
     EXPECT_EQ(pool.in_use(), 0u);
     const auto after = run_here(io, query(db, 2));
     EXPECT_EQ(after.value, 3);
-    EXPECT_EQ(after.thread, std::this_thread::get_id());
 }
 
 TEST(DbExecutor, BeyondItsQueueLimitItIsOverloaded) {
