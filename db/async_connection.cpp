@@ -58,8 +58,12 @@ bool readable_now(int socket) {
 asio::awaitable<std::unique_ptr<AsyncConnection>> AsyncConnection::open(
     asio::any_io_executor executor, const std::string& conninfo,
     std::chrono::milliseconds timeout) {
-    std::unique_ptr<PGconn, decltype(&PQfinish)> connection(PQconnectStart(conninfo.c_str()),
-                                                            &PQfinish);
+    // Named, so that an operator tells these from the thread pool's connections in
+    // pg_stat_activity; a name in the URL's own parameters comes first and is overridden.
+    const char* keywords[] = {"dbname", "application_name", nullptr};
+    const char* values[] = {conninfo.c_str(), kLoopApplicationName, nullptr};
+    std::unique_ptr<PGconn, decltype(&PQfinish)> connection(
+        PQconnectStartParams(keywords, values, 1), &PQfinish);
     if (!connection || PQstatus(connection.get()) == CONNECTION_BAD) {
         throw Unavailable("cannot connect to PostgreSQL: " +
                           (connection ? message_of(connection.get()) : "out of memory"));

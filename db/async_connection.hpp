@@ -61,6 +61,9 @@ struct Query {
     explicit Query(std::string_view control_command) : command(control_command) {}
 };
 
+// The application_name of these connections in pg_stat_activity.
+inline constexpr const char* kLoopApplicationName = "merchant-gateway/loop";
+
 class AsyncConnection {
   public:
     // Connects without blocking; db::Unavailable when PostgreSQL refuses or `timeout` passes.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <cctype>
 
@@ -75,6 +76,26 @@ std::string new_request_id() {
     thread_local const std::string thread = process + '-' + std::to_string(threads++) + '-';
     thread_local std::uint64_t count = 0;
     return thread + std::to_string(++count);
+}
+
+// The access log's lines are buffered (log::buffer_output). A loop serving one request at a time
+// writes its line at once, before the answer, as a lone client expects to find it; a busy one
+// writes its lines when it has run what is ready now, in one system call for them all.
+thread_local std::size_t requests_on_this_loop = 0;
+thread_local bool log_write_pending = false;
+
+asio::awaitable<void> write_log_when_idle() {
+    if (requests_on_this_loop == 0) {
+        log::flush();
+        co_return;
+    }
+    if (!log_write_pending) {
+        log_write_pending = true;
+        asio::post(co_await asio::this_coro::executor, [] {
+            log_write_pending = false;
+            log::flush();
+        });
+    }
 }
 
 bool starts_with_bearer(std::string_view header) {
@@ -278,6 +299,7 @@ asio::awaitable<http::Response> Api::handle(http::Request& request,
                                             const http::ConnectionInfo& connection,
                                             Listener listener) {
     const auto started = std::chrono::steady_clock::now();
+    ++requests_on_this_loop;
     const auto incoming_id = request["X-Request-Id"];
     http::RequestContext ctx{
         request,
@@ -344,6 +366,8 @@ asio::awaitable<http::Response> Api::handle(http::Request& request,
                          {"status", static_cast<int>(response.result_int())},
                          {"ms", elapsed.count()},
                          {"request_id", ctx.request_id}});
+    --requests_on_this_loop;
+    co_await write_log_when_idle();
     co_return response;
 }
 

@@ -118,13 +118,15 @@ TEST(Resilience, RequestsHangingOnTheDatabaseLeaveTheNetworkServed) {
     Gateway gateway(database.url(),
                     {{"DB_POOL_SIZE", "4"}, {"IO_THREADS", "2"}, {"API_KEY_CACHE_SECONDS", "600"}});
     const auto auth = key_and_first_order(gateway, "h-1");
-    // Open every pooled connection: concurrent reads until the gateway holds 4 connections.
+    // Open every connection of the event loops (the request path's, 2 × 2): concurrent reads until
+    // the gateway holds 4 (its thread pool's connections, for the background, are not counted).
     pqxx::connection observer(database.url());
     auto gateway_connections = [&] {
         return pqxx::nontransaction(observer)
             .exec1(
                 "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()")[0]
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND application_name = 'merchant-gateway/loop'")[0]
             .as<int>();
     };
     for (int round = 0; round < 50 && gateway_connections() < 4; ++round) {
