@@ -161,7 +161,7 @@ boost::asio::awaitable<IdempotencyClaim> claim_idempotency_key(AsyncConnection& 
                     co_return found;
                 }
                 auto reclaim = Query(kReclaimIdempotencyKey,
-                                   {scope, key, request_hash, seconds_of(lock_timeout)});
+                                     {scope, key, request_hash, seconds_of(lock_timeout)});
                 const auto reclaimed = co_await txn.exec(std::move(reclaim));
                 co_return claimed(reclaimed);
             });
