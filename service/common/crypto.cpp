@@ -1,11 +1,14 @@
 #include "service/common/crypto.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -28,6 +31,105 @@ int decode_char(char c) {
         return 63;
     return -1;
 }
+
+// OpenSSL 3 looks an algorithm up by name (a locked table search) whenever it is given one of
+// the legacy EVP_sha256()-style handles, and HMAC() fetches its MAC the same way: once per call.
+// These are fetched once for the process, and each thread reuses its contexts, so a request pays
+// for the arithmetic alone.
+const EVP_MD* sha256_md() {
+    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    if (md == nullptr) {
+        throw std::runtime_error("SHA-256 is not available");
+    }
+    return md;
+}
+
+const EVP_CIPHER* aes_256_gcm() {
+    static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+    if (cipher == nullptr) {
+        throw std::runtime_error("AES-256-GCM is not available");
+    }
+    return cipher;
+}
+
+// One HMAC-SHA256 context per thread, keyed anew by each call.
+class HmacContext {
+  public:
+    static HmacContext& of_this_thread() {
+        thread_local HmacContext context;
+        return context;
+    }
+
+    std::array<unsigned char, EVP_MAX_MD_SIZE> mac(std::string_view key, std::string_view data,
+                                                   std::size_t& length) {
+        std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
+        const auto* k = reinterpret_cast<const unsigned char*>(key.data());
+        const auto* d = reinterpret_cast<const unsigned char*>(data.data());
+        if (EVP_MAC_init(ctx_, k, key.size(), nullptr) != 1 ||
+            EVP_MAC_update(ctx_, d, data.size()) != 1 ||
+            EVP_MAC_final(ctx_, out.data(), &length, out.size()) != 1) {
+            throw std::runtime_error("HMAC-SHA256 failed");
+        }
+        return out;
+    }
+
+    HmacContext(const HmacContext&) = delete;
+    HmacContext& operator=(const HmacContext&) = delete;
+    ~HmacContext() { EVP_MAC_CTX_free(ctx_); }
+
+  private:
+    HmacContext() {
+        static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+        ctx_ = mac == nullptr ? nullptr : EVP_MAC_CTX_new(mac);
+        char digest[] = "SHA256";
+        const OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+            OSSL_PARAM_construct_end()};
+        if (ctx_ == nullptr || EVP_MAC_CTX_set_params(ctx_, params) != 1) {
+            EVP_MAC_CTX_free(ctx_);
+            throw std::runtime_error("HMAC-SHA256 is not available");
+        }
+    }
+
+    EVP_MAC_CTX* ctx_ = nullptr;
+};
+
+// Random bytes drawn from OpenSSL's generator a block at a time: one call (and its lock) per
+// block instead of per token. A byte handed out is wiped from the block.
+class RandomPool {
+  public:
+    static RandomPool& of_this_thread() {
+        thread_local RandomPool pool;
+        return pool;
+    }
+
+    void fill(unsigned char* out, std::size_t size) {
+        while (size > 0) {
+            if (used_ == block_.size()) {
+                if (RAND_bytes(block_.data(), static_cast<int>(block_.size())) != 1) {
+                    throw std::runtime_error("the system random generator failed");
+                }
+                used_ = 0;
+            }
+            const std::size_t n = std::min(size, block_.size() - used_);
+            std::memcpy(out, block_.data() + used_, n);
+            OPENSSL_cleanse(block_.data() + used_, n);
+            used_ += n;
+            out += n;
+            size -= n;
+        }
+    }
+
+    RandomPool(const RandomPool&) = delete;
+    RandomPool& operator=(const RandomPool&) = delete;
+    ~RandomPool() { OPENSSL_cleanse(block_.data(), block_.size()); }
+
+  private:
+    RandomPool() = default;
+
+    std::array<unsigned char, 512> block_{};
+    std::size_t used_ = block_.size();
+};
 
 }  // namespace
 
@@ -92,9 +194,7 @@ bool base64url_decode(std::string_view text, std::string& out) {
 
 std::string random_token(std::size_t bytes) {
     std::vector<unsigned char> buffer(bytes);
-    if (RAND_bytes(buffer.data(), static_cast<int>(buffer.size())) != 1) {
-        throw std::runtime_error("the system random generator failed");
-    }
+    RandomPool::of_this_thread().fill(buffer.data(), buffer.size());
     return base64url_encode(
         std::string_view(reinterpret_cast<const char*>(buffer.data()), buffer.size()));
 }
@@ -102,7 +202,7 @@ std::string random_token(std::size_t bytes) {
 std::string sha256_hex(std::string_view data) {
     std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
     unsigned int length = 0;
-    if (EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+    if (EVP_Digest(data.data(), data.size(), digest.data(), &length, sha256_md(), nullptr) != 1) {
         throw std::runtime_error("SHA-256 failed");
     }
     static constexpr char kHex[] = "0123456789abcdef";
@@ -138,13 +238,8 @@ bool base64_decode(std::string_view text, std::string& out) {
 }
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int length = 0;
-    if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-             reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data(),
-             &length) == nullptr) {
-        throw std::runtime_error("HMAC-SHA256 failed");
-    }
+    std::size_t length = 0;
+    const auto digest = HmacContext::of_this_thread().mac(key, data, length);
     return std::string(reinterpret_cast<const char*>(digest.data()), length);
 }
 
@@ -165,17 +260,19 @@ namespace {
 constexpr std::size_t kNonceBytes = 12;
 constexpr std::size_t kTagBytes = 16;
 
-struct CipherContext {
-    EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-    ~CipherContext() { EVP_CIPHER_CTX_free(ctx); }
-    CipherContext() {
-        if (ctx == nullptr) {
-            throw std::runtime_error("EVP_CIPHER_CTX_new failed");
-        }
+// One AES-256-GCM context per thread: each seal or open initialises it afresh (cipher, key,
+// nonce), which costs far less than making one.
+EVP_CIPHER_CTX* cipher_context() {
+    struct Holder {
+        EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+        ~Holder() { EVP_CIPHER_CTX_free(ctx); }
+    };
+    thread_local Holder holder;
+    if (holder.ctx == nullptr) {
+        throw std::runtime_error("EVP_CIPHER_CTX_new failed");
     }
-    CipherContext(const CipherContext&) = delete;
-    CipherContext& operator=(const CipherContext&) = delete;
-};
+    return holder.ctx;
+}
 
 const unsigned char* bytes(std::string_view s) {
     return reinterpret_cast<const unsigned char*>(s.data());
@@ -197,24 +294,20 @@ std::string SecretKey::fingerprint(std::string_view data) const {
 
 std::string SecretKey::seal(std::string_view plaintext, std::string_view context) const {
     std::string nonce(kNonceBytes, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), kNonceBytes) != 1) {
-        throw std::runtime_error("RAND_bytes failed");
-    }
-    CipherContext c;
+    RandomPool::of_this_thread().fill(reinterpret_cast<unsigned char*>(nonce.data()), kNonceBytes);
+    auto* const ctx = cipher_context();
     std::string out = nonce;
     out.resize(kNonceBytes + plaintext.size() + kTagBytes);
     auto* cipher = reinterpret_cast<unsigned char*>(out.data()) + kNonceBytes;
     int written = 0;
     int ignored = 0;
-    if (EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, bytes(sealing_key_), bytes(nonce)) !=
-            1 ||
-        EVP_EncryptUpdate(c.ctx, nullptr, &ignored, bytes(context),
+    if (EVP_EncryptInit_ex2(ctx, aes_256_gcm(), bytes(sealing_key_), bytes(nonce), nullptr) != 1 ||
+        EVP_EncryptUpdate(ctx, nullptr, &ignored, bytes(context),
                           static_cast<int>(context.size())) != 1 ||
-        EVP_EncryptUpdate(c.ctx, cipher, &written, bytes(plaintext),
+        EVP_EncryptUpdate(ctx, cipher, &written, bytes(plaintext),
                           static_cast<int>(plaintext.size())) != 1 ||
-        EVP_EncryptFinal_ex(c.ctx, cipher + written, &ignored) != 1 ||
-        EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, kTagBytes, cipher + plaintext.size()) !=
-            1) {
+        EVP_EncryptFinal_ex(ctx, cipher + written, &ignored) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagBytes, cipher + plaintext.size()) != 1) {
         throw std::runtime_error("AES-256-GCM sealing failed");
     }
     return "v1." + base64url_encode(out);
@@ -229,18 +322,17 @@ bool SecretKey::open(std::string_view sealed, std::string_view context, std::str
     const std::string_view nonce(raw.data(), kNonceBytes);
     const std::string_view cipher(raw.data() + kNonceBytes, raw.size() - kNonceBytes - kTagBytes);
     std::string tag(raw.data() + raw.size() - kTagBytes, kTagBytes);
-    CipherContext c;
+    auto* const ctx = cipher_context();
     std::string plain(cipher.size(), '\0');
     int written = 0;
     int ignored = 0;
-    if (EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, bytes(sealing_key_), bytes(nonce)) !=
-            1 ||
-        EVP_DecryptUpdate(c.ctx, nullptr, &ignored, bytes(context),
+    if (EVP_DecryptInit_ex2(ctx, aes_256_gcm(), bytes(sealing_key_), bytes(nonce), nullptr) != 1 ||
+        EVP_DecryptUpdate(ctx, nullptr, &ignored, bytes(context),
                           static_cast<int>(context.size())) != 1 ||
-        EVP_DecryptUpdate(c.ctx, reinterpret_cast<unsigned char*>(plain.data()), &written,
+        EVP_DecryptUpdate(ctx, reinterpret_cast<unsigned char*>(plain.data()), &written,
                           bytes(cipher), static_cast<int>(cipher.size())) != 1 ||
-        EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) != 1 ||
-        EVP_DecryptFinal_ex(c.ctx, reinterpret_cast<unsigned char*>(plain.data()) + written,
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) != 1 ||
+        EVP_DecryptFinal_ex(ctx, reinterpret_cast<unsigned char*>(plain.data()) + written,
                             &ignored) != 1) {
         return false;
     }

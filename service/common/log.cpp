@@ -22,20 +22,27 @@ namespace {
 // append_json_string escapes every control character.
 constexpr char kFieldMark = '\x1e';
 
+// "2026-12-06T18:47:51.123Z". The date and time of day are formatted once a second per thread.
 void append_timestamp(std::string& out, spdlog::log_clock::time_point tp) {
     const auto since_epoch = tp.time_since_epoch();
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-    const auto millis =
-        std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count();
+    const auto millis = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count());
+    thread_local std::time_t cached_second = -1;
+    thread_local std::array<char, 40> cached{};
+    thread_local std::size_t cached_size = 0;
     const std::time_t t = static_cast<std::time_t>(seconds.count());
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::array<char, 40> buffer{};
-    const auto n = std::strftime(buffer.data(), buffer.size(), "%Y-%m-%dT%H:%M:%S", &tm);
-    out.append(buffer.data(), n);
-    std::array<char, 8> ms{};
-    std::snprintf(ms.data(), ms.size(), ".%03dZ", static_cast<int>(millis));
-    out += ms.data();
+    if (t != cached_second) {
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        cached_size = std::strftime(cached.data(), cached.size(), "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_second = t;
+    }
+    out.append(cached.data(), cached_size);
+    const char ms[] = {'.', static_cast<char>('0' + millis / 100),
+                       static_cast<char>('0' + millis / 10 % 10),
+                       static_cast<char>('0' + millis % 10), 'Z'};
+    out.append(ms, sizeof ms);
 }
 
 void append_value(std::string& out, const Field::Value& value, bool quote_strings) {

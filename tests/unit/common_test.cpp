@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <boost/json/parse.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "service/common/crypto.hpp"
 #include "service/common/log.hpp"
@@ -93,6 +96,63 @@ TEST(Crypto, KeyedFingerprintsDependOnTheKey) {
     EXPECT_EQ(key.fingerprint("body").size(), 64u);
 }
 
+// Each thread reuses one cipher and one MAC context: a call must leave nothing behind for the
+// next (another key, a failed open, another thread).
+TEST(Crypto, ReusedContextsCarryNothingFromOneCallToTheNext) {
+    const crypto::SecretKey key("0123456789abcdef0123456789abcdef");
+    const crypto::SecretKey other("fedcba9876543210fedcba9876543210");
+    const auto mine = key.seal("first", "c");
+    const auto theirs = other.seal("second", "c");
+    std::string out;
+    EXPECT_FALSE(key.open(theirs, "c", out));  // fails half-way through the context's use
+    ASSERT_TRUE(key.open(mine, "c", out));
+    EXPECT_EQ(out, "first");
+    ASSERT_TRUE(other.open(theirs, "c", out));
+    EXPECT_EQ(out, "second");
+    EXPECT_EQ(crypto::hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
+              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    // RFC 4231, test case 1 right after case 2 on the same context (another key).
+    EXPECT_EQ(crypto::hmac_sha256_hex(std::string(20, '\x0b'), "Hi There"),
+              "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+
+    std::vector<std::string> sealed(4);
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < sealed.size(); ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 200; ++i) {
+                sealed[t] = key.seal("thread " + std::to_string(t), "c");
+            }
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    for (std::size_t t = 0; t < sealed.size(); ++t) {
+        ASSERT_TRUE(key.open(sealed[t], "c", out));
+        EXPECT_EQ(out, "thread " + std::to_string(t));
+    }
+}
+
+TEST(Crypto, RandomTokensOfManyThreadsNeverRepeat) {
+    std::vector<std::vector<std::string>> tokens(4);
+    std::vector<std::thread> threads;
+    for (auto& mine : tokens) {
+        threads.emplace_back([&mine] {
+            for (int i = 0; i < 2000; ++i) {
+                mine.push_back(crypto::random_token(12));
+            }
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    std::set<std::string> seen;
+    for (const auto& mine : tokens) {
+        seen.insert(mine.begin(), mine.end());
+    }
+    EXPECT_EQ(seen.size(), 8000u);
+}
+
 TEST(Log, Masking) {
     EXPECT_EQ(log::mask_email("kim@example.com"), "k***@example.com");
     EXPECT_EQ(log::mask_email("nope"), "***");
@@ -127,6 +187,9 @@ TEST_F(CapturedLog, JsonLinesAreValidJsonWithFields) {
     EXPECT_EQ(first.at("merchant_uid").as_string(), "o-1");
     EXPECT_EQ(first.at("amount").as_int64(), 32000);
     EXPECT_EQ(first.at("ok").as_bool(), true);
+    const std::string ts(first.at("ts").as_string());
+    EXPECT_TRUE(std::regex_match(ts, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")))
+        << ts;
     std::getline(lines, line);
     const auto second = boost::json::parse(line).as_object();
     EXPECT_EQ(second.at("msg").as_string(), "plain message");
