@@ -4,6 +4,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <optional>
 
 #include "db/idempotency_repository.hpp"
 #include "db/lifecycle_repository.hpp"
@@ -26,7 +27,9 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr int kDeliveriesPerClaim = 20;
+// Each worker draining the inbox claims this many due deliveries at a time: enough to save
+// claims, few enough that the workers share a backlog's tail.
+constexpr int kDeliveriesPerClaim = 4;
 constexpr int kOrdersPerClaim = 50;
 constexpr std::chrono::seconds kTick{1};
 // Retention purges: every instance runs one at start and then this often; batches keep each
@@ -142,9 +145,11 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
     const crypto::SecretKey secrets;
     asio::steady_timer timer;
     std::atomic<bool> stopped{false};
-    // Deliveries being processed right after their receipt (process_soon); at most
-    // WEBHOOK_CONCURRENCY, beyond which a delivery waits for the inbox pass.
+    // Workers processing deliveries (process_soon's and the inbox pass's helpers): at most
+    // WEBHOOK_CONCURRENCY, beyond which a delivery waits in the inbox.
     std::atomic<std::size_t> processing{0};
+    // A delivery was left in the inbox for want of a worker: the next worker to finish drains it.
+    std::atomic<bool> backlog{false};
 
     asio::awaitable<void> process_one(std::int64_t id) {
         auto delivery = co_await db.transact([&](pqxx::work& work) {
@@ -156,12 +161,21 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
         }
     }
 
-    asio::awaitable<void> inbox_pass() {
+    // Processes due deliveries, a claim at a time, until none is due. Claims skip what another
+    // worker holds, so several drain one inbox without taking a delivery twice.
+    asio::awaitable<void> drain_inbox(bool start_helpers) {
+        backlog = false;  // whatever waits is this drain's now
         while (!stopped) {
             auto deliveries = co_await db.transact([&](pqxx::work& work) {
                 auto claimed = db::claim_due_deliveries(work, kDeliveriesPerClaim, kDeliveryLease);
                 return claimed;
             });
+            const bool more = deliveries.size() == static_cast<std::size_t>(kDeliveriesPerClaim);
+            if (more && start_helpers) {
+                start_helpers = false;  // a backlog: the budget's other workers share it
+                while (start_worker(std::nullopt)) {
+                }
+            }
             for (const auto& delivery : deliveries) {
                 try {
                     co_await process_delivery(db, iamport, delivery, config.webhook_max_attempts);
@@ -171,10 +185,72 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
                                {{"delivery", delivery.id}, {"error", e.what()}});
                 }
             }
-            if (deliveries.size() < static_cast<std::size_t>(kDeliveriesPerClaim)) {
+            if (!more) {
                 break;
             }
         }
+    }
+
+    // A worker within the WEBHOOK_CONCURRENCY budget: processes `first` (a delivery just
+    // received), then drains the inbox when deliveries were left waiting for want of one.
+    // False when the budget is spent or the reconciler stopped.
+    bool start_worker(std::optional<std::int64_t> first) {
+        if (!take_slot()) {
+            return false;
+        }
+        asio::co_spawn(
+            executor,
+            [self = shared_from_this(), first]() -> asio::awaitable<void> {
+                try {
+                    if (first) {
+                        co_await self->process_one(*first);
+                    }
+                    if (!first || self->backlog.load()) {
+                        co_await self->drain_inbox(false);
+                    }
+                } catch (const std::exception& e) {
+                    // Left pending: a later drain or the inbox pass takes it up after the lease.
+                    log::warn("webhook processing deferred",
+                              {{"delivery", first.value_or(0)}, {"error", e.what()}});
+                }
+                self->release_slot();
+            },
+            asio::detached);
+        return true;
+    }
+
+    bool take_slot() {
+        if (stopped) {
+            return false;
+        }
+        if (processing.fetch_add(1) >= config.webhook_concurrency) {
+            processing.fetch_sub(1);
+            return false;
+        }
+        return true;
+    }
+
+    // A delivery left waiting while this slot was taken gets a worker now, not at the next pass.
+    void release_slot() {
+        processing.fetch_sub(1);
+        if (backlog.load()) {
+            start_worker(std::nullopt);
+        }
+    }
+
+    // Every tick: what is due (retries after their backoff, what a stopped instance left)
+    // within the budget; when the workers are all busy they drain it as they finish.
+    asio::awaitable<void> inbox_pass() {
+        if (!take_slot()) {
+            co_return;
+        }
+        try {
+            co_await drain_inbox(true);
+        } catch (...) {
+            release_slot();
+            throw;
+        }
+        release_slot();
     }
 
     asio::awaitable<void> orders_pass() {
@@ -345,30 +421,17 @@ void Reconciler::stop() {
 }
 
 bool Reconciler::process_soon(std::int64_t delivery_id) {
-    if (state_->stopped) {
-        return false;
+    // Budgeted: beyond WEBHOOK_CONCURRENCY the delivery waits in the inbox (it is due already)
+    // until a worker finishes or the next inbox pass, so a flood of notices costs a bounded
+    // number of re-fetches at a time.
+    if (state_->start_worker(delivery_id)) {
+        return true;
     }
-    // Budgeted: beyond WEBHOOK_CONCURRENCY the delivery waits in the inbox (it is due already),
-    // so a flood of notices costs a bounded number of re-fetches at a time.
-    if (state_->processing.fetch_add(1) >= state_->config.webhook_concurrency) {
-        state_->processing.fetch_sub(1);
+    if (!state_->stopped) {
+        state_->backlog = true;
         metrics::count_webhook("queued");
-        return false;
     }
-    asio::co_spawn(
-        state_->executor,
-        [state = state_, delivery_id]() -> asio::awaitable<void> {
-            try {
-                co_await state->process_one(delivery_id);
-            } catch (const std::exception& e) {
-                // Left pending: the reconciler's inbox pass takes it up after the lease.
-                log::warn("webhook processing deferred",
-                          {{"delivery", delivery_id}, {"error", e.what()}});
-            }
-            state->processing.fetch_sub(1);
-        },
-        asio::detached);
-    return true;
+    return false;
 }
 
 }  // namespace mg::payments

@@ -692,6 +692,43 @@ TEST_F(Webhooks, AForgedFloodLeavesPaymentsServed) {
     EXPECT_NE(metrics.body.find("mg_iamport_breaker_state 0"), std::string::npos);
 }
 
+// 24 notices at once with WEBHOOK_CONCURRENCY=4 while iamport takes 300 ms per read: four are
+// taken up on receipt and the other twenty wait in the inbox. The four workers drain it between
+// them as they finish, so it takes about 24 / 4 × 300 ms, neither less (more than four reads at
+// a time would break the budget) nor the 20 × 300 ms of one worker after another.
+TEST_F(Webhooks, ABacklogIsDrainedByTheBudgetsWorkersAtOnce) {
+    gateway_ = start_gateway(false, {{"WEBHOOK_CONCURRENCY", "4"}});
+    sim_->set_fault({{"endpoint", "GET /payments/{imp_uid}"},
+                     {"kind", "latency"},
+                     {"latency_ms", 300},
+                     {"count", 1'000'000}});
+    constexpr int kNotices = 24;
+    const auto started = std::chrono::steady_clock::now();
+    for (int n = 0; n < kNotices; ++n) {
+        const auto response = post_webhook(
+            *gateway_, {{"imp_uid", "imps_backlog_" + std::to_string(n)}, {"status", "paid"}});
+        ASSERT_EQ(response.status, 200) << response.body;
+    }
+    const auto processed = [&] {
+        return query_int(
+            "SELECT count(*) FROM webhook_inbox WHERE imp_uid LIKE 'imps_backlog_%' "
+            "AND state = 'processed'");
+    };
+    while (processed() < kNotices && std::chrono::steady_clock::now() - started < 20s) {
+        std::this_thread::sleep_for(20ms);
+    }
+    const auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started);
+    ASSERT_EQ(processed(), kNotices);
+    std::cout << kNotices << " notices worked off in " << took.count() << " s\n";
+    EXPECT_GE(took.count(), 0.9 * kNotices / 4 * 0.3);  // never more than 4 reads at a time
+    EXPECT_LT(took.count(), 4.0);                       // not one after another (≥ 6 s)
+    EXPECT_EQ(query_int("SELECT count(*) FROM webhook_inbox WHERE imp_uid LIKE 'imps_backlog_%' "
+                        "AND outcome = 'unknown_payment'"),
+              kNotices);
+    // Each notice's payment was read once: no delivery was taken by two workers.
+    EXPECT_EQ(sim_->count_requests("GET /payments/{imp_uid}"), static_cast<std::size_t>(kNotices));
+}
+
 TEST_F(Webhooks, RowsPastRetentionArePurgedAndWhatOperatorsNeedStays) {
     gateway_.reset();
     // Rows as a gateway running for months leaves them.
