@@ -125,8 +125,8 @@ iamport::ClientConfig iamport_client_config(const Config& config, std::size_t ma
 
 int serve(const Config& config) {
     raise_open_files_limit(config.limits.max_connections);
-    // The access log is a line per request: written in batches, not a system call each (and
-    // every 100 ms, below).
+    // The access log is a line per request: each event loop writes its lines in batches, not a
+    // system call each (and every 100 ms, below).
     log::buffer_output();
     migrate_database(config, std::chrono::seconds(30));
     const auto migrations = db::embedded_migrations();
@@ -223,17 +223,6 @@ int serve(const Config& config) {
         });
     });
 
-    asio::steady_timer log_flusher(io);
-    std::function<void()> flush_log_later = [&] {
-        log_flusher.expires_after(std::chrono::milliseconds(100));
-        log_flusher.async_wait([&](const boost::system::error_code& ec) {
-            log::flush();
-            if (!ec) {
-                flush_log_later();
-            }
-        });
-    };
-    flush_log_later();
     reconciler.start();
     dispatcher.start();
     // The loops run until the background loop stops (drained or the drain deadline).
@@ -242,8 +231,22 @@ int serve(const Config& config) {
     for (std::size_t i = 0; i < loops.size(); ++i) {
         keep_running.push_back(asio::make_work_guard(*loops[i]));
         threads.emplace_back([&loops, &loop_databases, i] {
+            log::buffer_this_thread();
             loop_databases[i]->make_current();
+            // What the loop buffered is written at the latest 100 ms later, and when it stops.
+            asio::steady_timer log_flusher(*loops[i]);
+            std::function<void()> flush_log_later = [&] {
+                log_flusher.expires_after(std::chrono::milliseconds(100));
+                log_flusher.async_wait([&](const boost::system::error_code& ec) {
+                    log::flush();
+                    if (!ec) {
+                        flush_log_later();
+                    }
+                });
+            };
+            flush_log_later();
             loops[i]->run();
+            log::flush();
         });
     }
     io.run();

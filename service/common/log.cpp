@@ -2,7 +2,7 @@
 
 #include <spdlog/formatter.h>
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -153,37 +153,68 @@ std::unique_ptr<spdlog::formatter> make_formatter(Format format) {
 
 namespace {
 
-// Lines to standard error, buffered: written when 64 KiB are waiting or on flush().
-class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
-  protected:
-    void sink_it_(const spdlog::details::log_msg& message) override {
+void write_all(std::string_view text) {
+    std::size_t written = 0;
+    while (written < text.size()) {
+        const auto n = ::write(STDERR_FILENO, text.data() + written, text.size() - written);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return;  // nowhere to write to: the lines are dropped, the server goes on
+        }
+        written += static_cast<std::size_t>(n);
+    }
+}
+
+// The lines a thread that called buffer_this_thread() has not written yet. Only that thread
+// touches them: no lock. Whatever is left when the thread ends is written then.
+struct ThreadBuffer {
+    bool enabled = false;
+    std::string lines;
+    ~ThreadBuffer() { write_all(lines); }
+};
+thread_local ThreadBuffer t_buffer;
+
+// Lines to standard error. A buffering thread's lines below `warn` wait in its own buffer until
+// 64 KiB are waiting or it calls flush(); every other line is written at once (after what its
+// thread has waiting, so a thread's lines keep their order). Each write holds whole lines, so
+// threads' lines never interleave within a line.
+class ThreadBufferedStderrSink final : public spdlog::sinks::sink {
+  public:
+    void log(const spdlog::details::log_msg& message) override {
         spdlog::memory_buf_t line;
         formatter_->format(message, line);
-        buffer_.append(line.data(), line.size());
-        if (buffer_.size() >= kFlushAt) {
-            flush_();
+        const std::string_view text(line.data(), line.size());
+        if (!t_buffer.enabled || message.level >= spdlog::level::warn) {
+            if (t_buffer.lines.empty()) {
+                write_all(text);
+                return;
+            }
+            t_buffer.lines.append(text);
+            flush();
+            return;
+        }
+        t_buffer.lines.append(text);
+        if (t_buffer.lines.size() >= kFlushAt) {
+            flush();
         }
     }
 
-    void flush_() override {
-        std::size_t written = 0;
-        while (written < buffer_.size()) {
-            const auto n =
-                ::write(STDERR_FILENO, buffer_.data() + written, buffer_.size() - written);
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            if (n <= 0) {
-                break;  // nowhere to write to: the lines are dropped, the server goes on
-            }
-            written += static_cast<std::size_t>(n);
-        }
-        buffer_.clear();
+    void flush() override {
+        write_all(t_buffer.lines);
+        t_buffer.lines.clear();
+    }
+
+    void set_pattern(const std::string&) override {}  // the format is LineFormatter's alone
+
+    void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
+        formatter_ = std::move(formatter);  // once, when installed: before any line
     }
 
   private:
     static constexpr std::size_t kFlushAt = 64 * 1024;
-    std::string buffer_;
+    std::unique_ptr<spdlog::formatter> formatter_ = std::make_unique<LineFormatter>(g_format);
 };
 
 void install(std::shared_ptr<spdlog::sinks::sink> sink, spdlog::level::level_enum level,
@@ -200,11 +231,16 @@ void install(std::shared_ptr<spdlog::sinks::sink> sink, spdlog::level::level_enu
 void buffer_output() {
     const auto level = spdlog::default_logger()->level();
     spdlog::default_logger()->flush();
-    install(std::make_shared<BufferedStderrSink>(), level, spdlog::level::warn);
+    install(std::make_shared<ThreadBufferedStderrSink>(), level, spdlog::level::off);
+}
+
+void buffer_this_thread() {
+    t_buffer.enabled = true;
 }
 
 void flush() {
-    spdlog::default_logger()->flush();
+    write_all(t_buffer.lines);
+    t_buffer.lines.clear();
 }
 
 void setup(spdlog::level::level_enum level, Format format) {

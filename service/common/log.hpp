@@ -41,12 +41,15 @@ using Fields = std::initializer_list<Field>;
 // Installs the process-wide logger writing to stderr. Plain `spdlog::info("…")` calls from
 // anywhere end up in the same format.
 void setup(spdlog::level::level_enum level, Format format);
-// Makes the logger buffer its lines (up to 64 KiB) and write them on flush(), at once for a
-// warning or worse: a busy server then makes no system call per line (the access log). The
-// server calls it and flushes on a timer and when it stops; the command-line tools write each
-// line at once.
+// Lets threads buffer their lines: a thread that then calls buffer_this_thread() keeps its
+// lines below `warn` (the access log) in a buffer of its own, without a lock, and writes them
+// all in one system call when 64 KiB are waiting or it calls flush(); a warning or worse is
+// written at once, after what the thread had waiting. Other threads write each line at once.
+// The server's event loops buffer and flush on a timer, when idle, and when they stop; the
+// command-line tools write each line at once.
 void buffer_output();
-// Writes out what is buffered (the server calls it when it stops).
+void buffer_this_thread();
+// Writes out what the calling thread has buffered.
 void flush();
 // The line formatter setup() installs; for extra sinks (tests capturing the log).
 std::unique_ptr<spdlog::formatter> make_formatter(Format format);

@@ -7,7 +7,10 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <functional>
 #include <memory>
+#include <string>
+#include <unordered_map>
 
 namespace mg::metrics {
 namespace {
@@ -131,14 +134,37 @@ std::string method_label(std::string_view method) {
 }
 
 void observe_request(std::string_view method, std::string_view route, int status, double seconds) {
-    auto& r = registry();
-    const std::string route_label = route.empty() ? "unmatched" : std::string(route);
+    // Finding a series by its labels builds a label map and takes the family's lock, so each
+    // thread keeps the series it has used by (method, route, status): a request pays one hash
+    // look-up. Routes are patterns and statuses few, so the cache stays small.
+    struct Series {
+        prometheus::Counter* requests;
+        prometheus::Histogram* seconds;
+    };
+    struct Hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view key) const {
+            return std::hash<std::string_view>{}(key);
+        }
+    };
+    thread_local std::unordered_map<std::string, Series, Hash, std::equal_to<>> cache;
+    thread_local std::string key;
     const auto method_value = method_label(method);
-    r.requests
-        .Add({{"method", method_value}, {"route", route_label}, {"status", std::to_string(status)}})
-        .Increment();
-    r.request_seconds.Add({{"method", method_value}, {"route", route_label}}, kLatencyBuckets)
-        .Observe(seconds);
+    const std::string_view route_label = route.empty() ? std::string_view("unmatched") : route;
+    key.assign(method_value).append(1, ' ').append(route_label).append(1, ' ');
+    key.append(std::to_string(status));
+    auto found = cache.find(std::string_view(key));
+    if (found == cache.end()) {
+        auto& r = registry();
+        const std::string label(route_label);
+        auto& counter = r.requests.Add(
+            {{"method", method_value}, {"route", label}, {"status", std::to_string(status)}});
+        auto& histogram =
+            r.request_seconds.Add({{"method", method_value}, {"route", label}}, kLatencyBuckets);
+        found = cache.emplace(key, Series{&counter, &histogram}).first;
+    }
+    found->second.requests->Increment();
+    found->second.seconds->Observe(seconds);
 }
 
 void observe_iamport(std::string_view endpoint, std::string_view outcome, double seconds) {
