@@ -1,7 +1,9 @@
 -- pgbench script: what POST /v1/orders with an Idempotency-Key asks of PostgreSQL
--- (service/api/api.cpp with_idempotency, service/api/orders.cpp create_order): two
--- transactions, as the gateway runs them — claim the key; insert the order and its first event
--- and store the response under the key's claim. {{mg_… ARGS}} is the statement of that name in
+-- (service/api/api.cpp with_idempotency, service/api/orders.cpp create_order), as the gateway
+-- runs it: the key claimed by one insert in autocommit; then one transaction that inserts the
+-- order and its first event and stores the response under the key's claim. The gateway sends
+-- BEGIN with the order's insert and the event with the response, in pipelines (4 round trips);
+-- pgbench sends each statement by itself (6), as \gset cannot be used in a pipeline. {{mg_… ARGS}} is the statement of that name in
 -- db/*.cpp with $1, $2, … replaced by ARGS (tests/bench/statements.py). Parameters the gateway
 -- sends as NULL are written NULL; the tax-free part is 0, as for an order that names none. The
 -- API key is cached by the gateway, so its lookup is not part of a request.
@@ -13,9 +15,7 @@
 \set n :n + 1
 \set uid :post_base + :client_id * 1000000000 + :n
 \set amount 1000 + :n % 100000
-BEGIN;
 {{mg_insert_idempotency_key :scope :uid :hash :lock_seconds}} \gset idempotency_
-COMMIT;
 BEGIN;
 {{mg_insert_order :uid :name :amount :currency :secret NULL NULL NULL NULL NULL NULL 0}} \gset order_
 {{mg_append_order_event :order_id NULL :status :cause NULL NULL}};
