@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <pqxx/connection>
+#include <pqxx/nontransaction>
 #include <pqxx/transaction>
 #include <type_traits>
 #include <utility>
@@ -30,6 +31,22 @@ auto with_transaction(pqxx::connection& connection, Work&& work)
             txn.commit();
             return result;
         }
+    } catch (...) {
+        rethrow_as_db_error();
+    }
+}
+
+// Runs `work(statements)` in autocommit: each statement is a transaction of its own, with no
+// BEGIN or COMMIT round trip. For work of one statement (a claim). Errors as above; a broken
+// connection is db::UnknownOutcome, as the statement may have committed.
+template <class Work>
+auto in_autocommit(pqxx::connection& connection, Work&& work)
+    -> std::invoke_result_t<Work&, pqxx::nontransaction&> {
+    try {
+        pqxx::nontransaction statements(connection);
+        return work(statements);
+    } catch (const pqxx::broken_connection&) {
+        throw UnknownOutcome("the connection broke during a statement in autocommit");
     } catch (...) {
         rethrow_as_db_error();
     }

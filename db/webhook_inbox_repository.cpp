@@ -217,7 +217,19 @@ std::int64_t insert_delivery(pqxx::work& txn, const NewDelivery& delivery) {
         .as<std::int64_t>();
 }
 
-std::vector<Delivery> claim_due_deliveries(pqxx::work& txn, int limit, std::chrono::seconds lease) {
+boost::asio::awaitable<std::int64_t> insert_delivery(AsyncConnection& connection,
+                                                     NewDelivery delivery) {
+    const auto content_type = unless_empty(delivery.content_type);
+    const auto source_ip = unless_empty(delivery.source_ip);
+    auto query = Query(kInsertDelivery,
+                       {std::move(delivery.body), content_type, source_ip,
+                        std::move(delivery.imp_uid), delivery.merchant_uid, delivery.status});
+    const auto result = co_await connection.exec(std::move(query));
+    co_return result.at(0)[0].as<std::int64_t>();
+}
+
+std::vector<Delivery> claim_due_deliveries(pqxx::transaction_base& txn, int limit,
+                                           std::chrono::seconds lease) {
     require(limit >= 1, "claim_due_deliveries: limit must be at least 1");
     require(lease.count() > 0, "claim_due_deliveries: lease must be positive");
     std::vector<Delivery> deliveries;
@@ -227,7 +239,7 @@ std::vector<Delivery> claim_due_deliveries(pqxx::work& txn, int limit, std::chro
     return deliveries;
 }
 
-std::optional<Delivery> claim_delivery(pqxx::work& txn, std::int64_t id,
+std::optional<Delivery> claim_delivery(pqxx::transaction_base& txn, std::int64_t id,
                                        std::chrono::seconds lease) {
     require(lease.count() > 0, "claim_delivery: lease must be positive");
     const auto result = exec_statement(txn, kClaimDelivery, id, seconds_of(lease));

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "db/async_connection.hpp"
 #include "service/domain/order.hpp"
 
 namespace mg::db {
@@ -44,17 +45,22 @@ struct Delivery {
     domain::UnixSeconds received_at = 0;
 };
 
-// Stores a delivery as pending, due now. Returns its id.
+// Stores a delivery as pending, due now. Returns its id. The awaitable one is a statement in
+// autocommit on an event loop's connection (POST /webhooks/iamport).
 std::int64_t insert_delivery(pqxx::work& txn, const NewDelivery& delivery);
+boost::asio::awaitable<std::int64_t> insert_delivery(AsyncConnection& connection,
+                                                     NewDelivery delivery);
 
 // Claims pending deliveries that are due (next_attempt_at <= now()), oldest first, at most
 // `limit`, skipping rows another transaction holds; each claimed row gets attempts + 1 and
-// next_attempt_at = now() + lease.
-std::vector<Delivery> claim_due_deliveries(pqxx::work& txn, int limit, std::chrono::seconds lease);
+// next_attempt_at = now() + lease. A claim is one statement: in autocommit it needs no
+// transaction around it (pqxx::nontransaction).
+std::vector<Delivery> claim_due_deliveries(pqxx::transaction_base& txn, int limit,
+                                           std::chrono::seconds lease);
 
 // The same for one delivery (processing right after receipt); nullopt when it is not pending,
 // not due, or held by another transaction.
-std::optional<Delivery> claim_delivery(pqxx::work& txn, std::int64_t id,
+std::optional<Delivery> claim_delivery(pqxx::transaction_base& txn, std::int64_t id,
                                        std::chrono::seconds lease);
 
 // Processed, with what came of it ("applied", "unchanged", "needs_review", "unknown_order",

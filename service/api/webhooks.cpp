@@ -10,7 +10,7 @@
 #include "service/http/error.hpp"
 #include "service/metrics/metrics.hpp"
 #include "service/payments/reconciler.hpp"
-#include "service/runtime/db_executor.hpp"
+#include "service/runtime/loop_database.hpp"
 
 namespace mg::api {
 
@@ -54,11 +54,10 @@ void add_webhook_routes(Api& api) {
             }
             auto delivery = parse_delivery(ctx.request);
             delivery.source_ip = source_text;
-            // Inbox first: once this commits, the notice can't be lost.
-            const auto id = co_await deps.db.transact([&](pqxx::work& work) {
-                const auto stored = db::insert_delivery(work, delivery);
-                return stored;
-            });
+            // Inbox first: once this commits, the notice can't be lost. One insert in autocommit,
+            // on this loop's own connection.
+            const auto id = co_await runtime::LoopDatabase::current().run(
+                [&delivery](db::AsyncConnection& c) { return db::insert_delivery(c, delivery); });
             log::info("webhook received", {{"request_id", ctx.request_id},
                                            {"delivery", id},
                                            {"imp_uid", delivery.imp_uid},

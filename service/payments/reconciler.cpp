@@ -152,8 +152,9 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
     std::atomic<bool> backlog{false};
 
     asio::awaitable<void> process_one(std::int64_t id) {
-        auto delivery = co_await db.transact([&](pqxx::work& work) {
-            auto claimed = db::claim_delivery(work, id, kDeliveryLease);
+        // One statement: in autocommit, without BEGIN and COMMIT round trips.
+        auto delivery = co_await db.autocommit([&](pqxx::nontransaction& statements) {
+            auto claimed = db::claim_delivery(statements, id, kDeliveryLease);
             return claimed;
         });
         if (delivery) {
@@ -166,8 +167,9 @@ struct Reconciler::State : std::enable_shared_from_this<State> {
     asio::awaitable<void> drain_inbox(bool start_helpers) {
         backlog = false;  // whatever waits is this drain's now
         while (!stopped) {
-            auto deliveries = co_await db.transact([&](pqxx::work& work) {
-                auto claimed = db::claim_due_deliveries(work, kDeliveriesPerClaim, kDeliveryLease);
+            auto deliveries = co_await db.autocommit([&](pqxx::nontransaction& statements) {
+                auto claimed =
+                    db::claim_due_deliveries(statements, kDeliveriesPerClaim, kDeliveryLease);
                 return claimed;
             });
             const bool more = deliveries.size() == static_cast<std::size_t>(kDeliveriesPerClaim);

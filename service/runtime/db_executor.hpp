@@ -64,6 +64,14 @@ class DbExecutor {
         });
     }
 
+    // `job(statements)` in autocommit (db::in_autocommit): for work of one statement.
+    template <class F>
+    boost::asio::awaitable<std::invoke_result_t<F&, pqxx::nontransaction&>> autocommit(F job) {
+        return run([job = std::move(job)](pqxx::connection& c) mutable {
+            return db::in_autocommit(c, job);
+        });
+    }
+
     std::size_t waiting() const { return waiting_.load(); }
     db::ConnectionPool& pool() { return pool_; }
     // Waits for the jobs on the thread pool.

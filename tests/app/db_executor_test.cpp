@@ -11,6 +11,7 @@
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "tests/support/run_here.hpp"
 #include "tests/support/test_db.hpp"
 
 namespace mg::runtime {
@@ -34,23 +35,7 @@ asio::awaitable<JobResult> query(DbExecutor& db, int n) {
 }
 
 // Spawns `coro` on `io`, runs `io` on this thread until everything is done, rethrows a failure.
-template <class T>
-T run_here(asio::io_context& io, asio::awaitable<T> coro) {
-    std::optional<T> result;
-    std::exception_ptr failure;
-    asio::co_spawn(io, std::move(coro), [&](std::exception_ptr e, T value) {
-        failure = e;
-        if (!e) {
-            result.emplace(std::move(value));
-        }
-    });
-    io.restart();
-    io.run();
-    if (failure) {
-        std::rethrow_exception(failure);
-    }
-    return std::move(*result);
-}
+using test::run_here;
 
 TEST(DbExecutor, NeverRunsAJobOnTheCallersThread) {
     mg::test::TestDatabase database;

@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "db/errors.hpp"
+#include "tests/support/run_here.hpp"
 #include "tests/support/test_db.hpp"
 
 namespace mg::runtime {
@@ -32,23 +33,7 @@ constexpr db::Statement kInsertThing{"test_insert_thing",
                                      "INSERT INTO loop_things (name) VALUES ($1)"};
 constexpr db::Statement kCountThings{"test_count_things", "SELECT count(*) FROM loop_things"};
 
-template <class T>
-T run_here(asio::io_context& io, asio::awaitable<T> coro) {
-    std::optional<T> result;
-    std::exception_ptr failure;
-    asio::co_spawn(io, std::move(coro), [&](std::exception_ptr e, T value) {
-        failure = e;
-        if (!e) {
-            result.emplace(std::move(value));
-        }
-    });
-    io.restart();
-    io.run();
-    if (failure) {
-        std::rethrow_exception(failure);
-    }
-    return std::move(*result);
-}
+using test::run_here;
 
 asio::awaitable<std::unique_ptr<db::AsyncConnection>> connect(const std::string& url) {
     co_return co_await db::AsyncConnection::open(co_await asio::this_coro::executor, url, 5s);

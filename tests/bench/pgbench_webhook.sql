@@ -1,8 +1,9 @@
 -- pgbench script: what one iamport deposit notice (`paid`) asks of PostgreSQL when the gateway
 -- processes it at once (service/api/webhooks.cpp; service/payments/reconciler.cpp process_one and
 -- process_delivery; service/payments/settlement.cpp apply_fresh and apply_payment;
--- service/payments/order_document.cpp emit_event): three transactions — store the notice in the
--- inbox; claim it; apply iamport's record of the payment to its order awaiting the deposit (lock
+-- service/payments/order_document.cpp emit_event): the notice stored in the inbox and then
+-- claimed, each one statement in autocommit; then one transaction that applies iamport's record
+-- of the payment to its order awaiting the deposit (lock
 -- the order, read its payments and open attempts, store the payment, the status change with its
 -- history row, the order's document for the event, the event, the delivery marked applied).
 -- The re-fetch of the payment from iamport between the claim and the apply is the gateway's work,
@@ -21,12 +22,8 @@
 -- NULL here by bench.py).
 \set n :n + 1
 \set uid :wh_base + :client_id * :per_client + :n - 1
-BEGIN;
 {{mg_insert_delivery :body :content_type :source_ip :uid :uid :claimed}} \gset delivery_
-COMMIT;
-BEGIN;
 {{mg_claim_delivery :delivery_id :lease}};
-COMMIT;
 BEGIN;
 {{mg_find_order_for_update :uid}} \gset order_
 {{mg_list_payments :order_id}};

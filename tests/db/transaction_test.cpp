@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
+#include <stdexcept>
+#include <string>
 
 #include "db/errors.hpp"
 #include "tests/support/test_db.hpp"
@@ -77,6 +79,29 @@ TEST_F(TransactionTest, WorksOnAPlainConnection) {
     pqxx::connection conn(database_.url());
     with_transaction(conn, [](pqxx::work& txn) { txn.exec("INSERT INTO things VALUES ('b')"); });
     EXPECT_EQ(things(), 1);
+}
+
+// Autocommit: each statement commits by itself, so one that ran before a failure stays; errors
+// are translated as in a transaction. (A connection lost under a statement is an unknown
+// outcome; libpqxx 6.4 leaks a result when the server ends a backend mid-statement, so that case
+// is left to the resilience tests, which stop PostgreSQL under a running gateway.)
+TEST_F(TransactionTest, InAutocommitEachStatementCommitsByItself) {
+    pqxx::connection connection(database_.url());
+    EXPECT_THROW(in_autocommit(connection,
+                               [](pqxx::nontransaction& statements) {
+                                   statements.exec("INSERT INTO things VALUES ('a')");
+                                   throw std::runtime_error("after the first statement");
+                               }),
+                 std::runtime_error);
+    EXPECT_EQ(things(), 1);
+    try {
+        in_autocommit(connection, [](pqxx::nontransaction& statements) {
+            statements.exec("INSERT INTO things VALUES ('a')");
+        });
+        ADD_FAILURE() << "no conflict";
+    } catch (const Conflict& e) {
+        EXPECT_EQ(e.constraint(), "things_name_key");
+    }
 }
 
 TEST(ConstraintName, FromMessage) {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <latch>
 #include <mutex>
 #include <pqxx/pqxx>
@@ -15,6 +17,7 @@
 #include "db/payments_repository.hpp"
 #include "db/transaction.hpp"
 #include "tests/db/migrated_database.hpp"
+#include "tests/support/run_here.hpp"
 
 namespace mg::db::test {
 namespace {
@@ -49,13 +52,23 @@ class WebhookInboxRepository : public MigratedDatabase {
         return in_transaction([&](pqxx::work& txn) { return find_delivery(txn, id); });
     }
 
+    // Claims in autocommit, as the reconciler makes them: each statement commits by itself.
+    template <class Work>
+    auto autocommit(Work&& work) {
+        auto lease = pool_.acquire(10s);
+        return in_autocommit(lease.connection(), std::forward<Work>(work));
+    }
+
     std::vector<Delivery> claim_due(int limit = 10, std::chrono::seconds lease = kLease) {
-        return in_transaction(
-            [&](pqxx::work& txn) { return claim_due_deliveries(txn, limit, lease); });
+        return autocommit([&](pqxx::nontransaction& statements) {
+            return claim_due_deliveries(statements, limit, lease);
+        });
     }
 
     std::optional<Delivery> claim(std::int64_t id, std::chrono::seconds lease = kLease) {
-        return in_transaction([&](pqxx::work& txn) { return claim_delivery(txn, id, lease); });
+        return autocommit([&](pqxx::nontransaction& statements) {
+            return claim_delivery(statements, id, lease);
+        });
     }
 
     DeliveryState retry(std::int64_t id, const std::string& error, std::chrono::seconds retry_in,
@@ -191,6 +204,51 @@ TEST_F(WebhookInboxRepository, InsertThenFind) {
     EXPECT_EQ(column_of(bare_id, "merchant_uid"), "NULL");
 
     EXPECT_FALSE(find(987'654));
+}
+
+// POST /webhooks/iamport stores on its event loop's connection (libpq's asynchronous API, one
+// insert in autocommit): the row is the one the pool's connection stores.
+TEST_F(WebhookInboxRepository, InsertedOnAnEventLoopsConnectionAsOnThePools) {
+    boost::asio::io_context io;
+    const auto store = [&](NewDelivery delivery) {
+        return mg::test::run_here(
+            io, [](std::string url, NewDelivery d) -> boost::asio::awaitable<std::int64_t> {
+                auto connection = co_await AsyncConnection::open(
+                    co_await boost::asio::this_coro::executor, url, 5s);
+                co_return co_await insert_delivery(*connection, std::move(d));
+            }(url(), std::move(delivery)));
+    };
+    const auto delivery = new_delivery("imp_loop", "order-9", "paid");
+    const auto id = store(delivery);
+    const auto pooled = insert(new_delivery("imp_pool", "order-9", "paid"));
+    EXPECT_EQ(pooled, id + 1);
+    const auto found = find(id);
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->imp_uid, "imp_loop");
+    EXPECT_EQ(found->merchant_uid, "order-9");
+    EXPECT_EQ(found->status, "paid");
+    EXPECT_EQ(found->state, DeliveryState::pending);
+    EXPECT_EQ(found->attempts, 0);
+    EXPECT_EQ(column_of(id, "body"), delivery.body);
+    EXPECT_EQ(column_of(id, "content_type"), "application/json");
+    EXPECT_EQ(column_of(id, "source_ip"), "52.78.100.19");
+    EXPECT_EQ(column_of(id, "next_attempt_at <= now()"), "t");
+    // Committed by itself: another connection claims it at once.
+    ASSERT_TRUE(claim(id));
+
+    NewDelivery bare;
+    bare.imp_uid = "imp_bare";
+    bare.body = "imp_uid=imp_bare";
+    const auto bare_id = store(bare);
+    EXPECT_EQ(column_of(bare_id, "content_type"), "NULL");
+    EXPECT_EQ(column_of(bare_id, "source_ip"), "NULL");
+    EXPECT_EQ(column_of(bare_id, "merchant_uid"), "NULL");
+    EXPECT_EQ(column_of(bare_id, "claimed_status"), "NULL");
+
+    // The table's checks hold on this path too: a refused row is an error, nothing stored.
+    NewDelivery empty = new_delivery("");
+    EXPECT_THROW(store(empty), db::Error);
+    EXPECT_EQ(column_of(bare_id, "(SELECT count(*) FROM webhook_inbox)"), "3");
 }
 
 TEST_F(WebhookInboxRepository, ClaimDueReturnsDueRowsOldestFirstAndLeasesThem) {
