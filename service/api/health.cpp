@@ -8,6 +8,7 @@
 #include "service/iamport/client.hpp"
 #include "service/metrics/metrics.hpp"
 #include "service/runtime/db_executor.hpp"
+#include "service/runtime/loop_database.hpp"
 
 namespace mg::api {
 
@@ -43,6 +44,11 @@ asio::awaitable<http::Response> scrape(runtime::DbExecutor& db, iamport::Client&
     gauges.db_pool_size = static_cast<std::int64_t>(db.pool().size());
     gauges.db_pool_in_use = static_cast<std::int64_t>(db.pool().in_use());
     gauges.db_jobs_waiting = static_cast<std::int64_t>(db.waiting());
+    for (const auto& loop : runtime::LoopDatabase::stats_of_all()) {
+        gauges.loop_pools.push_back(
+            {static_cast<std::int64_t>(loop.size), static_cast<std::int64_t>(loop.open),
+             static_cast<std::int64_t>(loop.in_use), static_cast<std::int64_t>(loop.waiting)});
+    }
     gauges.breaker_state = static_cast<int>(iamport.breaker_state());
     gauges.notice_breaker_state = static_cast<int>(notice_iamport.breaker_state());
     try {

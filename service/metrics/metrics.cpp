@@ -75,6 +75,16 @@ struct Registry {
                                                       .Register(*registry);
     prometheus::Gauge& pool_size = pool.Add({{"state", "total"}});
     prometheus::Gauge& pool_in_use = pool.Add({{"state", "in_use"}});
+    prometheus::Family<prometheus::Gauge>& loop_pool =
+        BuildGauge()
+            .Name("mg_db_loop_connections")
+            .Help("Each event loop's database connections: its size, those open and those in use")
+            .Register(*registry);
+    prometheus::Family<prometheus::Gauge>& loop_waiting =
+        BuildGauge()
+            .Name("mg_db_loop_jobs_waiting")
+            .Help("Database jobs waiting for one of an event loop's connections")
+            .Register(*registry);
     prometheus::Gauge& jobs_waiting = BuildGauge()
                                           .Name("mg_db_jobs_waiting")
                                           .Help("Database jobs waiting for a connection")
@@ -201,6 +211,15 @@ std::string scrape(const Gauges& gauges) {
     r.pool_size.Set(static_cast<double>(gauges.db_pool_size));
     r.pool_in_use.Set(static_cast<double>(gauges.db_pool_in_use));
     r.jobs_waiting.Set(static_cast<double>(gauges.db_jobs_waiting));
+    for (std::size_t i = 0; i < gauges.loop_pools.size(); ++i) {
+        const auto loop = std::to_string(i);
+        const auto& pool = gauges.loop_pools[i];
+        r.loop_pool.Add({{"loop", loop}, {"state", "size"}}).Set(static_cast<double>(pool.size));
+        r.loop_pool.Add({{"loop", loop}, {"state", "open"}}).Set(static_cast<double>(pool.open));
+        r.loop_pool.Add({{"loop", loop}, {"state", "in_use"}})
+            .Set(static_cast<double>(pool.in_use));
+        r.loop_waiting.Add({{"loop", loop}}).Set(static_cast<double>(pool.waiting));
+    }
     r.breaker.Set(gauges.breaker_state);
     r.notice_breaker.Set(gauges.notice_breaker_state);
     r.inbox_pending.Set(static_cast<double>(gauges.inbox_pending));

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mg::metrics {
 
@@ -28,7 +29,16 @@ void count_notification(std::string_view outcome);
 // A reconciler pass over "inbox" or "orders", and whether it completed.
 void count_reconciler_pass(std::string_view kind, bool ok);
 
+// One event loop's database connections (runtime::LoopDatabase).
+struct LoopPool {
+    std::int64_t size = 0;
+    std::int64_t open = 0;
+    std::int64_t in_use = 0;
+    std::int64_t waiting = 0;
+};
+
 struct Gauges {
+    std::vector<LoopPool> loop_pools;  // by loop number
     std::int64_t db_pool_size = 0;
     std::int64_t db_pool_in_use = 0;
     std::int64_t db_jobs_waiting = 0;

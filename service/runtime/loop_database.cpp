@@ -1,9 +1,12 @@
 #include "service/runtime/loop_database.hpp"
 
+#include <algorithm>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <mutex>
 #include <stdexcept>
+#include <vector>
 
 #include "db/errors.hpp"
 
@@ -23,6 +26,10 @@ constexpr auto kProbeAfterIdle = std::chrono::milliseconds(100);
 // How often jobs waiting for a connection are checked against their deadline.
 constexpr auto kSweepInterval = std::chrono::milliseconds(100);
 
+// Every LoopDatabase alive, for stats_of_all().
+std::mutex all_mutex;
+std::vector<const LoopDatabase*> all_databases;
+
 }  // namespace
 
 LoopDatabase::LoopDatabase(asio::io_context& loop, LoopDatabaseOptions options)
@@ -32,12 +39,34 @@ LoopDatabase::LoopDatabase(asio::io_context& loop, LoopDatabaseOptions options)
         throw std::invalid_argument("a loop's database needs at least one connection");
     }
     idle_.reserve(options_.size);
+    std::lock_guard lock(all_mutex);
+    all_databases.push_back(this);
 }
 
 LoopDatabase::~LoopDatabase() {
     if (current_database == this) {
         current_database = nullptr;
     }
+    std::lock_guard lock(all_mutex);
+    std::erase(all_databases, this);
+}
+
+std::vector<LoopDatabase::Stats> LoopDatabase::stats_of_all() {
+    std::lock_guard lock(all_mutex);
+    std::vector<Stats> stats;
+    for (const auto* database : all_databases) {
+        stats.push_back(Stats{database->options_.size,
+                              database->published_.open.load(std::memory_order_relaxed),
+                              database->published_.in_use.load(std::memory_order_relaxed),
+                              database->published_.waiting.load(std::memory_order_relaxed)});
+    }
+    return stats;
+}
+
+void LoopDatabase::publish() noexcept {
+    published_.open.store(open_, std::memory_order_relaxed);
+    published_.in_use.store(open_ - std::min(open_, idle_.size()), std::memory_order_relaxed);
+    published_.waiting.store(waiters_.size(), std::memory_order_relaxed);
 }
 
 LoopDatabase& LoopDatabase::current() {
@@ -56,6 +85,8 @@ void LoopDatabase::close() {
     idle_.clear();
     waiters_.clear();
     sweeper_.reset();
+    open_ = 0;
+    publish();
 }
 
 asio::awaitable<std::unique_ptr<db::AsyncConnection>> LoopDatabase::open_connection() {
@@ -73,6 +104,7 @@ asio::awaitable<std::unique_ptr<db::AsyncConnection>> LoopDatabase::open_connect
             ++open_;
             hand_to(std::move(waiter), nullptr, nullptr);
         }
+        publish();
         throw;
     }
 }
@@ -83,12 +115,14 @@ asio::awaitable<LoopDatabase::Lease> LoopDatabase::acquire() {
         auto connection = std::move(idle_.back());
         idle_.pop_back();
         if (now - connection->last_used() < kProbeAfterIdle || connection->looks_alive()) {
+            publish();
             co_return Lease(*this, std::move(connection));
         }
         --open_;  // closed by the server while idle: replaced below
     }
     if (waiters_.empty() && open_ < options_.size) {
         ++open_;
+        publish();
         auto connection = co_await open_connection();
         co_return Lease(*this, std::move(connection));
     }
@@ -101,6 +135,7 @@ asio::awaitable<LoopDatabase::Lease> LoopDatabase::acquire() {
                                                     std::unique_ptr<db::AsyncConnection>)>(
         [this, deadline](auto handler) {
             waiters_.push_back(Waiter{deadline, Handler(std::move(handler))});
+            publish();
             sweep_later();
         },
         asio::use_awaitable);
@@ -133,6 +168,7 @@ void LoopDatabase::give_back(std::unique_ptr<db::AsyncConnection> connection) no
         waiters_.pop_front();
         // A broken connection's slot goes to the waiter, who opens a new one.
         hand_to(std::move(waiter), nullptr, std::move(connection));
+        publish();
         return;
     }
     if (reusable) {
@@ -140,6 +176,7 @@ void LoopDatabase::give_back(std::unique_ptr<db::AsyncConnection> connection) no
     } else {
         --open_;
     }
+    publish();
 }
 
 void LoopDatabase::sweep_later() {
@@ -167,6 +204,7 @@ void LoopDatabase::sweep_later() {
                         std::to_string(options_.size) + ")")),
                     nullptr);
         }
+        publish();
         if (!waiters_.empty()) {
             sweep_later();
         }

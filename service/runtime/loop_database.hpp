@@ -13,6 +13,7 @@
 // longer than `acquire_wait` (db::Unavailable → 503).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -102,6 +103,16 @@ class LoopDatabase {
     std::size_t idle() const { return idle_.size(); }
     std::size_t waiting() const { return waiters_.size(); }
 
+    // Every loop's counts as they last changed, readable from any thread (/metrics), in the
+    // order the loops' databases were made.
+    struct Stats {
+        std::size_t size = 0;
+        std::size_t open = 0;
+        std::size_t in_use = 0;
+        std::size_t waiting = 0;
+    };
+    static std::vector<Stats> stats_of_all();
+
   private:
     using Handler = boost::asio::any_completion_handler<void(std::exception_ptr,
                                                              std::unique_ptr<db::AsyncConnection>)>;
@@ -124,6 +135,15 @@ class LoopDatabase {
     std::optional<boost::asio::steady_timer> sweeper_;
     bool sweeping_ = false;
     bool closed_ = false;
+
+    // The counts above, copied for other threads whenever they change.
+    void publish() noexcept;
+    struct Published {
+        std::atomic<std::size_t> open{0};
+        std::atomic<std::size_t> in_use{0};
+        std::atomic<std::size_t> waiting{0};
+    };
+    Published published_;
 };
 
 }  // namespace mg::runtime

@@ -223,6 +223,40 @@ TEST(LoopDatabase, BeyondItsQueueLimitAJobIsOverloadedAndTheOthersAreServedInTur
     EXPECT_EQ(db.waiting(), 0u);
 }
 
+// /metrics reads each loop's counts from another thread: what was published when they changed.
+TEST(LoopDatabase, ItsCountsArePublishedForOtherThreads) {
+    mg::test::TestDatabase database;
+    asio::io_context io;
+    LoopDatabase db(io, options_for(database, 2, 10));
+    const auto stats = [] {
+        const auto all = LoopDatabase::stats_of_all();
+        EXPECT_EQ(all.size(), 1u);
+        return all.at(0);
+    };
+    EXPECT_EQ(stats().size, 2u);
+    EXPECT_EQ(stats().open, 0u);
+    LoopDatabase::Stats while_held;
+    auto hold_both = [&]() -> asio::awaitable<int> {
+        auto first = co_await db.acquire();
+        auto second = co_await db.acquire();
+        // A third job, which waits for one of the two.
+        asio::co_spawn(io, hold_a_connection(db, 0ms),
+                       [](std::exception_ptr e, int) { EXPECT_FALSE(e); });
+        asio::steady_timer settle(io, 50ms);
+        co_await settle.async_wait(asio::use_awaitable);
+        while_held = stats();
+        co_return 0;
+    };
+    asio::co_spawn(io, hold_both(), [](std::exception_ptr e, int) { EXPECT_FALSE(e); });
+    io.run();
+    EXPECT_EQ(while_held.open, 2u);
+    EXPECT_EQ(while_held.in_use, 2u);
+    EXPECT_EQ(while_held.waiting, 1u);
+    EXPECT_EQ(stats().open, 2u);
+    EXPECT_EQ(stats().in_use, 0u);
+    EXPECT_EQ(stats().waiting, 0u);
+}
+
 TEST(LoopDatabase, AJobThatWaitsLongerThanItsBoundIsUnavailable) {
     mg::test::TestDatabase database;
     asio::io_context io;

@@ -71,6 +71,12 @@ TEST_F(Observability, MetricsParseAndMoveWithTraffic) {
                  R"(mg_http_request_duration_seconds_count{method="POST",route="/v1/orders"})"),
         4);
     EXPECT_GT(value_of(after, R"(mg_db_pool_connections{state="total"})"), 0);
+    // The event loops' own connections: the orders above were created on them.
+    EXPECT_GT(value_of(after, R"(mg_db_loop_connections{loop="0",state="size"})"), 0);
+    EXPECT_GE(value_of(after, R"(mg_db_loop_connections{loop="0",state="open"})") +
+                  value_of(after, R"(mg_db_loop_connections{loop="1",state="open"})"),
+              1);
+    EXPECT_EQ(value_of(after, R"(mg_db_loop_jobs_waiting{loop="0"})"), 0);
     EXPECT_EQ(value_of(after, "mg_iamport_breaker_state"), 0);
     EXPECT_EQ(value_of(after, R"(mg_webhook_inbox_deliveries{state="pending"})"), 0);
     EXPECT_TRUE(after.contains(R"(mg_webhook_inbox_deliveries{state="failed"})"));
