@@ -175,20 +175,24 @@ bool base64url_decode(std::string_view text, std::string& out) {
     if (text.size() % 4 == 1) {
         return false;
     }
+    out.resize(text.size() * 3 / 4);
+    std::size_t written = 0;
     unsigned buffer = 0;
     int bits = 0;
     for (const char c : text) {
         const int v = decode_char(c);
         if (v < 0) {
+            out.clear();
             return false;
         }
         buffer = (buffer << 6) | static_cast<unsigned>(v);
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            out += static_cast<char>((buffer >> bits) & 0xFF);
+            out[written++] = static_cast<char>((buffer >> bits) & 0xFF);
         }
     }
+    out.resize(written);
     return true;
 }
 
