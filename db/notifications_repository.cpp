@@ -83,13 +83,18 @@ constexpr Statement kInsertDeliveryAttempt{
     "mg_insert_delivery_attempt",
     "INSERT INTO delivery_attempts (delivery_id, http_status, latency_ms, error, response_excerpt) "
     "VALUES ($1, $2::integer, $3, $4, $5)"};
+// While an attempt is under way its claim's lease keeps next_attempt_at in the future; a replay
+// asked for meanwhile (mg_redeliver_event) makes it due now. Such a delivery stays pending and due,
+// whatever the attempt's outcome, so the replay is made: the attempt may have carried the
+// event's earlier state of the delivery, never the one asked for after it began.
 constexpr Statement kFinishEventDelivery{
     "mg_finish_event_delivery",
     "UPDATE event_deliveries SET last_status = $2::integer, last_error = $3, state = CASE "
+    "  WHEN next_attempt_at <= now() THEN 'pending' "
     "  WHEN $4 THEN 'delivered' WHEN $5::bigint IS NULL THEN 'failed' ELSE 'pending' END, "
     "delivered_at = CASE WHEN $4 THEN now() END, "
-    "next_attempt_at = CASE WHEN $5::bigint IS NULL THEN next_attempt_at "
-    "  ELSE now() + $5::bigint * interval '1 second' END WHERE id = $1"};
+    "next_attempt_at = CASE WHEN next_attempt_at <= now() OR $5::bigint IS NULL "
+    "  THEN next_attempt_at ELSE now() + $5::bigint * interval '1 second' END WHERE id = $1"};
 
 #define MG_EVENT_COLUMNS \
     "id, seq, type, merchant_uid, data::text, floor(extract(epoch FROM created_at))::bigint"

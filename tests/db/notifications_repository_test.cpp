@@ -74,6 +74,56 @@ TEST_F(NotificationsRepository, AnEventFansOutToTheEndpointsThatWantIt) {
     EXPECT_EQ(third[0].event_id, "evt_expiredexpiredexpir");
 }
 
+// An operator's replay asked for while the first attempt is on its way (the shop has it, its 2xx
+// not yet recorded) is not swallowed when that attempt is recorded as delivered: the delivery
+// stays due and the dispatcher makes it again. Without a replay, a 2xx still delivers.
+TEST_F(NotificationsRepository, AReplayAskedForDuringAnAttemptIsMadeAfterIt) {
+    const auto order =
+        in_transaction([&](pqxx::work& txn) { return insert_order(txn, new_order("n-r")); });
+    in_transaction([&](pqxx::work& txn) {
+        insert_endpoint(txn, endpoint("we_replayreplayreplay", "https://a.example/h"));
+        insert_event(txn, "evt_replayreplayreplayre", "order.paid", order.id, "n-r", "{}");
+        insert_event(txn, "evt_plainplainplainplai", "order.expired", order.id, "n-r", "{}");
+    });
+    const auto claim = [&] {
+        return in_transaction([&](pqxx::work& txn) {
+            return claim_due_event_deliveries(txn, 10, std::chrono::seconds(30), {}, 4);
+        });
+    };
+    const auto delivered = [&](std::int64_t id) {
+        in_transaction([&](pqxx::work& txn) {
+            record_event_attempt(txn, id, AttemptRecord{200, 5, std::nullopt, "ok"}, true,
+                                 std::nullopt);
+        });
+    };
+    auto first = claim();
+    ASSERT_EQ(first.size(), 1u);
+    EXPECT_EQ(in_transaction([&](pqxx::work& txn) {
+                  return redeliver_event(txn, "evt_replayreplayreplayre");
+              }),
+              1);
+    delivered(first[0].id);
+    EXPECT_EQ(
+        count("SELECT count(*) FROM event_deliveries WHERE event_id = "
+              "'evt_replayreplayreplayre' AND state = 'pending' AND next_attempt_at <= now()"),
+        1);
+    auto replay = claim();
+    ASSERT_EQ(replay.size(), 1u);
+    EXPECT_EQ(replay[0].event_id, "evt_replayreplayreplayre");
+    EXPECT_EQ(replay[0].attempts, 2);
+    delivered(replay[0].id);
+    EXPECT_EQ(count("SELECT count(*) FROM event_deliveries WHERE event_id = "
+                    "'evt_replayreplayreplayre' AND state = 'delivered'"),
+              1);
+    // The order's next event, with no replay asked for: delivered by its 2xx.
+    auto next = claim();
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].event_id, "evt_plainplainplainplai");
+    delivered(next[0].id);
+    EXPECT_EQ(count("SELECT count(*) FROM event_deliveries WHERE state = 'delivered'"), 2);
+    EXPECT_TRUE(claim().empty());
+}
+
 TEST_F(NotificationsRepository, OldEventsAllDeliveredArePurgedFailedOnesStay) {
     const auto order =
         in_transaction([&](pqxx::work& txn) { return insert_order(txn, new_order("n-2")); });
