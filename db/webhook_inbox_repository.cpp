@@ -3,6 +3,7 @@
 #include <pqxx/pqxx>
 #include <stdexcept>
 
+#include "db/async_connection.hpp"
 #include "db/sql_values.hpp"
 #include "db/statements.hpp"
 

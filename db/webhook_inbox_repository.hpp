@@ -5,6 +5,7 @@
 // falls free when its lease runs out.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -13,10 +14,11 @@
 #include <string_view>
 #include <vector>
 
-#include "db/async_connection.hpp"
 #include "service/domain/order.hpp"
 
 namespace mg::db {
+
+class AsyncConnection;  // db/async_connection.hpp
 
 struct NewDelivery {
     std::string body;          // as received (at most 16 KiB)
