@@ -176,15 +176,20 @@ class Bench:
         self.procs.append((name, proc))
         return proc
 
-    def stop(self, proc, grace=20):
+    def stop(self, proc, grace=20, sig=signal.SIGTERM):
+        """Ends `proc` with `sig`, killed if it has not ended after `grace` seconds. SIGINT makes
+        a tracer (strace, perf) detach and write what it counted (interrupt)."""
         if proc.poll() is None:
-            proc.terminate()
+            proc.send_signal(sig)
             try:
                 proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
         self.procs = [(n, p) for n, p in self.procs if p is not proc]
+
+    def interrupt(self, proc, grace=30):
+        self.stop(proc, grace, signal.SIGINT)
 
     def cleanup(self, keep_logs):
         for _, proc in reversed(self.procs):
@@ -795,14 +800,7 @@ http {{
             result = action()
         finally:
             # SIGINT: strace detaches from every thread and writes its summary.
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            self.procs = [(n, p) for n, p in self.procs if p is not proc]
+            self.interrupt(proc)
         with open(summary_path, encoding="utf-8", errors="replace") as f:
             table.update(parse_strace_summary(f.read()))
         if "total" not in table:
@@ -822,14 +820,7 @@ http {{
                                  f"{self.work}/{name}.log")
             action()
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            self.procs = [(n, p) for n, p in self.procs if p is not proc]
+            self.interrupt(proc)
         with open(path, encoding="utf-8", errors="replace") as f:
             return parse_perf_csv(f.read())
 
@@ -866,14 +857,7 @@ http {{
         return proc
 
     def stop_perf_record(self, proc):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        self.procs = [(n, p) for n, p in self.procs if p is not proc]
+        self.interrupt(proc, grace=120)  # perf writes its data file on SIGINT
 
     def add_profile(self, what, name, details, **extra):
         """perf report of perf-NAME.data into the results and the profile file."""
