@@ -44,6 +44,10 @@ class Control(unittest.TestCase):
             self.assertEqual([b["status"] for b in bodies], ["ready", "paid", "cancelled"])
             self.assertTrue(all(b["imp_uid"] == imp_uid for b in bodies))
             self.assertIn("cancellation_id", bodies[2])
+            # The simulator logs a delivery once the receiver has answered it, which may be just
+            # after the receiver has the body.
+            self.assertTrue(wait_for(
+                lambda: len(sim.call("GET", "/__sim/webhooks")[1]["deliveries"]) == 3))
             _, log = sim.call("GET", "/__sim/webhooks")
             self.assertEqual(len(log["deliveries"]), 3)
             self.assertEqual(log["deliveries"][0]["http_status"], 200)
